@@ -1,0 +1,70 @@
+"""The error tree. Every error says what went wrong and what to do next.
+
+Adapters map these to their channel: ``http_status`` for the API, ``exit_code`` for the CLI.
+
+    BotError
+    ├── InputError          bad question / request (422; 413 for TooLarge)
+    │   └── TooLargeError
+    ├── CorpusError         a corpus file cannot be used (no front matter, not UTF-8, …)
+    ├── IndexError_         the index is missing, stale, corrupt or being built
+    │   ├── IndexMissingError
+    │   ├── IndexStaleError
+    │   └── IndexCorruptError
+    └── NotReadyError       the service is still loading (503)
+"""
+
+from __future__ import annotations
+
+
+class BotError(Exception):
+    code = "error"
+    http_status = 500
+    exit_code = 1
+
+    def __init__(self, message: str, *, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.hint})" if self.hint else self.message
+
+
+class InputError(BotError):
+    code = "bad_input"
+    http_status = 422
+    exit_code = 2
+
+
+class TooLargeError(InputError):
+    code = "too_large"
+    http_status = 413
+
+
+class CorpusError(BotError):
+    code = "corpus_error"
+    exit_code = 3
+
+
+class IndexError_(BotError):
+    code = "index_error"
+    http_status = 503
+    exit_code = 4
+
+
+class IndexMissingError(IndexError_):
+    code = "index_missing"
+
+
+class IndexStaleError(IndexError_):
+    code = "index_stale"
+
+
+class IndexCorruptError(IndexError_):
+    code = "index_corrupt"
+
+
+class NotReadyError(BotError):
+    code = "not_ready"
+    http_status = 503
+    exit_code = 5

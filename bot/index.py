@@ -1,0 +1,407 @@
+"""Index: Chroma collections of chunks and units, built atomically and incrementally.
+
+Layout of the index folder::
+
+    index/
+      CURRENT              the id of the build in use (replaced atomically)
+      builds/<id>/
+        chroma/            Chroma PersistentClient (collections "chunks" and "units", cosine)
+        records.jsonl      chunk and unit records (spans, headings, offsets)
+        manifest.json      corpus file hashes, model id, chunker version, counts (written last)
+      .lock                held while a build runs
+
+A build is written beside the current one and only then made current, so a crash or
+``kill -9`` mid-build leaves the previous index answering. Embeddings are keyed by the hash
+of (model, text): unchanged chunks are copied from the previous build, never re-embedded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import threading
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from .corpus import CHUNKER_VERSION, chunk_corpus, load_corpus, providers_of
+from .embed import Embedder
+from .errors import BotError, IndexCorruptError, IndexMissingError
+from .types import Chunk, Document, Provider, Span, Unit
+
+FORMAT = 1
+_open_lock = threading.Lock()
+
+
+def _chroma_client(path: Path):
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    return chromadb.PersistentClient(
+        path=str(path), settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+    )
+
+
+def _ekey(model_id: str, text: str) -> str:
+    return hashlib.sha256(f"{model_id}\x1f{text}".encode()).hexdigest()[:32]
+
+
+def unit_embed_text(u: Unit) -> str:
+    return " ".join(u.text.split())
+
+
+@dataclass
+class BuildReport:
+    build_id: str | None
+    changed: bool
+    chunks: int
+    units: int
+    embedded: int
+    reused: int
+    removed_files: list[str]
+    changed_files: list[str]
+    seconds: float
+    message: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# ---------------------------------------------------------------------------- reading
+
+
+def _read_current(index_dir: Path) -> str | None:
+    try:
+        return (index_dir / "CURRENT").read_text().strip() or None
+    except FileNotFoundError:
+        return None
+
+
+def read_manifest(index_dir: Path) -> dict | None:
+    """The manifest of the current build, or None when there is no usable build."""
+    bid = _read_current(index_dir)
+    if not bid:
+        return None
+    try:
+        return json.loads((index_dir / "builds" / bid / "manifest.json").read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def corpus_state(corpus_dir: Path) -> dict[str, str]:
+    """{relative path: sha256} of the corpus files, for staleness checks."""
+    from .corpus import corpus_files
+
+    root = corpus_dir
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in corpus_files(root)
+    }
+
+
+def staleness(manifest: dict, corpus_dir: Path, model_id: str) -> list[str]:
+    """Reasons the index no longer matches corpus/model (empty list: up to date)."""
+    reasons = []
+    if manifest.get("format") != FORMAT or manifest.get("chunker") != CHUNKER_VERSION:
+        reasons.append("index format changed")
+    if manifest.get("model_id") != model_id:
+        reasons.append(f"built with {manifest.get('model_id')}, now using {model_id}")
+    try:
+        now = corpus_state(corpus_dir)
+    except BotError as e:
+        return reasons + [str(e)]
+    old = manifest.get("files", {})
+    added = sorted(set(now) - set(old))
+    removed = sorted(set(old) - set(now))
+    changed = sorted(p for p in set(now) & set(old) if now[p] != old[p])
+    for label, items in (("new", added), ("removed", removed), ("changed", changed)):
+        if items:
+            reasons.append(f"{label}: {', '.join(items)}")
+    return reasons
+
+
+class Index:
+    """A loaded, read-only build: Chroma collections plus the records and unit vectors."""
+
+    def __init__(self, index_dir: Path, build_id: str, manifest: dict, client: Any, chunks: list[Chunk], units: list[Unit], unit_vecs: np.ndarray, docs: dict[str, dict]):
+        self.dir = index_dir
+        self.build_id = build_id
+        self.manifest = manifest
+        self.client = client
+        self.collection = client.get_collection("chunks")
+        self.chunks = chunks
+        self.chunk_by_id = {c.id: c for c in chunks}
+        self.units = units
+        self.unit_vecs = unit_vecs
+        self.units_by_chunk: dict[str, list[int]] = {}
+        for i, u in enumerate(units):
+            self.units_by_chunk.setdefault(u.chunk_id, []).append(i)
+        self.docs = docs  # doc id -> {title, url, provider, vendor, product, path}
+        self.providers: dict[str, Provider] = {
+            pid: Provider(pid, p["vendor"], p["product"], tuple(p.get("aliases", ()))) for pid, p in manifest["providers"].items()
+        }
+
+    @classmethod
+    def open(cls, index_dir: Path) -> "Index":
+        index_dir = Path(index_dir)
+        bid = _read_current(index_dir)
+        if not bid:
+            raise IndexMissingError(f"no index in {index_dir}", hint="run `triage index` to build it")
+        build = index_dir / "builds" / bid
+        try:
+            manifest = json.loads((build / "manifest.json").read_text())
+            chunks, units, docs = _read_records(build / "records.jsonl")
+            with _open_lock:
+                client = _chroma_client(build / "chroma")
+                coll = client.get_collection("chunks")
+                ucoll = client.get_collection("units")
+            if coll.count() != len(chunks) or ucoll.count() != len(units):
+                raise ValueError(f"collections hold {coll.count()}/{ucoll.count()} items, records say {len(chunks)}/{len(units)}")
+            got = ucoll.get(include=["embeddings"], limit=max(1, len(units)))
+            pos = {uid: i for i, uid in enumerate(got["ids"])}
+            vecs = np.asarray(got["embeddings"], dtype=np.float32)
+            unit_vecs = vecs[[pos[u.id] for u in units]] if units else np.zeros((0, manifest["dim"]), np.float32)
+        except IndexCorruptError:
+            raise
+        except Exception as e:  # any unreadable piece means the build cannot be trusted
+            raise IndexCorruptError(
+                f"index build {bid} in {index_dir} is unreadable ({type(e).__name__}: {e})",
+                hint="run `triage index` to rebuild it",
+            ) from None
+        return cls(index_dir, bid, manifest, client, chunks, units, unit_vecs, docs)
+
+    def query(self, vec: np.ndarray, providers: list[str], n: int) -> dict:
+        """Raw dense query: Chroma's answer for one query vector within ``providers``."""
+        where = {"provider": providers[0]} if len(providers) == 1 else {"provider": {"$in": providers}}
+        return self.collection.query(
+            query_embeddings=[vec.tolist()], n_results=max(1, n), where=where, include=["distances"]
+        )
+
+    def langchain_vectorstore(self, embedder: Embedder):
+        """The chunks collection as a LangChain ``VectorStore`` (langchain-chroma)."""
+        from langchain_chroma import Chroma
+
+        from .embed import langchain_embeddings
+
+        return Chroma(client=self.client, collection_name="chunks", embedding_function=langchain_embeddings(embedder))
+
+
+def _span_from(d: dict) -> Span:
+    return Span(d["role"], d["start"], d["end"], d["text"])
+
+
+def _read_records(path: Path) -> tuple[list[Chunk], list[Unit], dict[str, dict]]:
+    chunks: list[Chunk] = []
+    units: list[Unit] = []
+    docs: dict[str, dict] = {}
+    with path.open(encoding="utf-8") as f:
+        for line in f:
+            r = json.loads(line)
+            t = r.pop("type")
+            if t == "doc":
+                docs[r["id"]] = r
+            elif t == "chunk":
+                r["spans"] = tuple(_span_from(s) for s in r["spans"])
+                r["headings"] = tuple(r["headings"])
+                chunks.append(Chunk(**r))
+            elif t == "unit":
+                r["headings"] = tuple(r["headings"])
+                r["governors"] = tuple(_span_from(s) for s in r["governors"])
+                r["qualified"] = _span_from(r["qualified"]) if r["qualified"] else None
+                units.append(Unit(**r))
+    return chunks, units, docs
+
+
+# ---------------------------------------------------------------------------- building
+
+
+@contextlib.contextmanager
+def _build_lock(index_dir: Path, wait: bool = True):
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with open(index_dir / ".lock", "a+") as fh:
+        flags = fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB)
+        try:
+            fcntl.flock(fh, flags)
+        except BlockingIOError:
+            raise IndexCorruptError(f"another `triage index` is building {index_dir}", hint="wait for it to finish") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _old_vectors(index_dir: Path, model_id: str) -> dict[str, list[float]]:
+    """ekey -> vector from the current build, if it is readable and used the same model."""
+    manifest = read_manifest(index_dir)
+    if not manifest or manifest.get("model_id") != model_id:
+        return {}
+    out: dict[str, list[float]] = {}
+    try:
+        client = _chroma_client(index_dir / "builds" / manifest["build_id"] / "chroma")
+        for name in ("chunks", "units"):
+            got = client.get_collection(name).get(include=["embeddings", "metadatas"])
+            for meta, vec in zip(got["metadatas"], got["embeddings"]):
+                out[meta["ekey"]] = vec
+    except Exception:
+        return {}  # an unreadable old build is simply not reused
+    return out
+
+
+def build_index(
+    corpus_dir: Path,
+    index_dir: Path,
+    embedder: Embedder,
+    *,
+    force: bool = False,
+    batch_size: int = 64,
+    on_progress: Callable[[str, int, int], None] | None = None,
+    _crash_after_embed: bool = False,
+) -> BuildReport:
+    """Build (or refresh) the index of ``corpus_dir`` into ``index_dir``; returns what it did.
+
+    Corpus errors are raised before anything is written. ``on_progress(stage, done, total)``
+    drives progress bars.
+    """
+    t0 = time.perf_counter()
+    corpus_dir, index_dir = Path(corpus_dir), Path(index_dir)
+    docs = load_corpus(corpus_dir)
+    files = {d.path: d.sha256 for d in docs}
+    with _build_lock(index_dir):
+        old = read_manifest(index_dir)
+        if old and not force and not staleness(old, corpus_dir, embedder.model_id) and old.get("files") == files:
+            return BuildReport(old["build_id"], False, old["chunks"], old["units"], 0, 0, [], [], time.perf_counter() - t0, "index is up to date")
+        chunks, units = chunk_corpus(docs)
+        if not chunks:
+            from .errors import CorpusError
+
+            raise CorpusError(f"corpus {corpus_dir} yields no passages", hint="check the documents have text under their front matter")
+        chunk_texts = [c.embed_text() for c in chunks]
+        unit_texts = [unit_embed_text(u) for u in units]
+        ckeys = [_ekey(embedder.model_id, t) for t in chunk_texts]
+        ukeys = [_ekey(embedder.model_id, t) for t in unit_texts]
+
+        reuse = _old_vectors(index_dir, embedder.model_id) if not force else {}
+        todo: dict[str, str] = {}
+        for k, t in zip(ckeys + ukeys, chunk_texts + unit_texts):
+            if k not in reuse:
+                todo.setdefault(k, t)
+        vectors: dict[str, Any] = {k: reuse[k] for k in set(ckeys + ukeys) if k in reuse}
+        if todo:
+            keys = list(todo)
+            done = 0
+
+            def tick(n: int) -> None:
+                nonlocal done
+                done += n
+                if on_progress:
+                    on_progress("embedding", done, len(keys))
+
+            if on_progress:
+                on_progress("embedding", 0, len(keys))
+            vecs = embedder.embed([todo[k] for k in keys], batch_size=batch_size, progress=tick)
+            vectors.update(zip(keys, vecs.tolist()))
+        if _crash_after_embed:
+            raise RuntimeError("simulated crash mid-build")
+
+        bid = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+        build = index_dir / "builds" / bid
+        build.mkdir(parents=True)
+        client = _chroma_client(build / "chroma")
+        meta = {"hnsw:space": "cosine"}
+        ccoll = client.create_collection("chunks", metadata=meta, embedding_function=None)
+        ucoll = client.create_collection("units", metadata=meta, embedding_function=None)
+        step = 2000
+        for i in range(0, len(chunks), step):
+            part = chunks[i : i + step]
+            ccoll.add(
+                ids=[c.id for c in part],
+                embeddings=[vectors[k] for k in ckeys[i : i + step]],
+                documents=chunk_texts[i : i + step],
+                metadatas=[
+                    {"provider": c.provider, "doc_id": c.doc_id, "kind": c.kind, "section": c.section, "start": c.start, "end": c.end, "ekey": k}
+                    for c, k in zip(part, ckeys[i : i + step])
+                ],
+            )
+        for i in range(0, len(units), step):
+            part = units[i : i + step]
+            ucoll.add(
+                ids=[u.id for u in part],
+                embeddings=[vectors[k] for k in ukeys[i : i + step]],
+                metadatas=[{"provider": u.provider, "chunk_id": u.chunk_id, "ekey": k} for u, k in zip(part, ukeys[i : i + step])],
+            )
+        if on_progress:
+            on_progress("writing", 1, 1)
+        _write_records(build / "records.jsonl", docs, chunks, units)
+        providers = providers_of(docs)
+        manifest = {
+            "format": FORMAT,
+            "build_id": bid,
+            "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "model_id": embedder.model_id,
+            "dim": embedder.dim,
+            "chunker": CHUNKER_VERSION,
+            "files": files,
+            "chunks": len(chunks),
+            "units": len(units),
+            "providers": {pid: {"vendor": p.vendor, "product": p.product, "aliases": list(p.aliases)} for pid, p in providers.items()},
+            "documents": [{"id": d.id, "provider": d.provider, "title": d.title, "url": d.url, "path": d.path} for d in docs],
+        }
+        del client
+        tmp = build / "manifest.json.tmp"
+        tmp.write_text(json.dumps(manifest, indent=1))
+        os.replace(tmp, build / "manifest.json")
+        _fsync_dir(build)
+        cur_tmp = index_dir / f"CURRENT.{bid}.tmp"
+        cur_tmp.write_text(bid + "\n")
+        with open(cur_tmp) as fh:
+            os.fsync(fh.fileno())
+        os.replace(cur_tmp, index_dir / "CURRENT")
+        _fsync_dir(index_dir)
+        _collect_garbage(index_dir, keep={bid, old["build_id"] if old else ""})
+
+        old_files = (old or {}).get("files", {})
+        changed_files = sorted(p for p in files if old_files.get(p) != files[p])
+        removed_files = sorted(set(old_files) - set(files))
+        n_new = len(todo)
+        return BuildReport(
+            bid, True, len(chunks), len(units), n_new, len(set(ckeys + ukeys)) - n_new, removed_files, changed_files,
+            time.perf_counter() - t0, f"built {len(chunks)} chunks, {len(units)} units; embedded {n_new}, reused {len(set(ckeys + ukeys)) - n_new}",
+        )
+
+
+def _write_records(path: Path, docs: list[Document], chunks: list[Chunk], units: list[Unit]) -> None:
+    with path.open("w", encoding="utf-8") as f:
+        for d in docs:
+            f.write(json.dumps({"type": "doc", "id": d.id, "provider": d.provider, "vendor": d.vendor, "product": d.product, "title": d.title, "url": d.url, "path": d.path, "text": d.text}) + "\n")
+        for c in chunks:
+            f.write(json.dumps({"type": "chunk", **asdict(c)}) + "\n")
+        for u in units:
+            f.write(json.dumps({"type": "unit", **asdict(u)}) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _collect_garbage(index_dir: Path, keep: set[str]) -> None:
+    """Remove builds that are neither current nor the previous one (crashed builds included)."""
+    builds = index_dir / "builds"
+    for d in builds.iterdir() if builds.is_dir() else []:
+        if d.name not in keep:
+            shutil.rmtree(d, ignore_errors=True)
+    for tmp in index_dir.glob("CURRENT.*.tmp"):
+        tmp.unlink(missing_ok=True)

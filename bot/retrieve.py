@@ -1,0 +1,122 @@
+"""Hybrid retrieval: dense (Chroma) + BM25 (bm25s) fused by reciprocal rank, per provider.
+
+Vector search alone misses exact names ("Istio"); BM25 alone misses paraphrase ("start the
+upgrade" vs "initiating the upgrade"). Reciprocal-rank fusion needs no score calibration.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass
+
+import bm25s
+import numpy as np
+
+from .index import Index
+from .text import tokens
+from .types import Chunk
+
+RRF_K = 60
+
+
+@dataclass(frozen=True)
+class Hit:
+    chunk: Chunk
+    score: float  # fused RRF score
+    dense: float  # cosine similarity (0 when not in the dense list)
+    keyword: float  # BM25 score
+    rank: int
+
+
+class KeywordIndex:
+    """BM25 over chunk texts plus document frequencies over units (for subject weighting)."""
+
+    def __init__(self, index: Index):
+        self.chunks = index.chunks
+        self.chunk_tokens = [tokens(c.embed_text()) for c in self.chunks]
+        self.bm25 = bm25s.BM25()
+        self.bm25.index([t or ["\x00"] for t in self.chunk_tokens], show_progress=False)
+        self.unit_tokens = [frozenset(tokens(u.text)) for u in index.units]
+        df: Counter[str] = Counter()
+        for toks in self.unit_tokens:
+            df.update(toks)
+        for toks in self.chunk_tokens:  # headings and leads count as vocabulary too
+            df.update(t for t in set(toks) if t not in df)
+        self.df = df
+        self.n_units = max(1, len(self.unit_tokens))
+        self.provider_of = np.array([c.provider for c in self.chunks])
+
+    def idf(self, term: str) -> float:
+        df = self.df.get(term, 0)
+        return math.log(1.0 + (self.n_units - df + 0.5) / (df + 0.5))
+
+    def known(self, term: str) -> bool:
+        return term in self.df
+
+    def scores(self, qtokens: list[str]) -> np.ndarray:
+        q = [t for t in qtokens if t in self.df]
+        if not q:
+            return np.zeros(len(self.chunks), dtype=np.float32)
+        return self.bm25.get_scores(q)
+
+
+def rrf(rankings: list[list[str]], k: int = RRF_K) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for ranking in rankings:
+        for r, cid in enumerate(ranking):
+            out[cid] = out.get(cid, 0.0) + 1.0 / (k + r + 1)
+    return out
+
+
+class HybridRetriever:
+    def __init__(self, index: Index, keyword: KeywordIndex, *, top_k: int = 8, dense_k: int = 20):
+        self.index = index
+        self.keyword = keyword
+        self.top_k = top_k
+        self.dense_k = dense_k
+
+    def retrieve(self, qvec: np.ndarray, qtokens: list[str], providers: list[str]) -> dict[str, list[Hit]]:
+        """Top chunks per provider. One Chroma query covers every provider in scope."""
+        if not providers:
+            return {}
+        res = self.index.query(qvec, providers, min(len(self.index.chunks), self.dense_k * len(providers)))
+        dense_sim: dict[str, float] = {cid: 1.0 - d for cid, d in zip(res["ids"][0], res["distances"][0])}
+        kw = self.keyword.scores(qtokens)
+        out: dict[str, list[Hit]] = {}
+        for p in providers:
+            dense_rank = [cid for cid in res["ids"][0] if self.index.chunk_by_id[cid].provider == p][: self.dense_k]
+            idx = np.flatnonzero(self.keyword.provider_of == p)
+            order = idx[np.argsort(-kw[idx], kind="stable")]
+            kw_rank = [self.keyword.chunks[i].id for i in order[: self.dense_k] if kw[i] > 0]
+            fused = rrf([dense_rank, kw_rank])
+            kw_of = {self.keyword.chunks[i].id: float(kw[i]) for i in order[: self.dense_k]}
+            ranked = sorted(fused.items(), key=lambda x: -x[1])[: self.top_k]
+            out[p] = [
+                Hit(self.index.chunk_by_id[cid], s, dense_sim.get(cid, 0.0), kw_of.get(cid, 0.0), r)
+                for r, (cid, s) in enumerate(ranked)
+            ]
+        return out
+
+
+def langchain_retriever(bot, provider: str | None = None):
+    """The bot's hybrid retriever as a LangChain ``BaseRetriever`` (documents carry citations)."""
+    from langchain_core.documents import Document as LCDocument
+    from langchain_core.retrievers import BaseRetriever
+
+    class _Retriever(BaseRetriever):
+        def _get_relevant_documents(self, query: str, *, run_manager=None) -> list[LCDocument]:
+            docs = []
+            for p, hits in bot.search(query, provider=provider).items():
+                for h in hits:
+                    c = h.chunk
+                    meta = bot.index.docs[c.doc_id]
+                    docs.append(
+                        LCDocument(
+                            page_content=c.embed_text(),
+                            metadata={"provider": p, "doc": c.doc_id, "title": meta["title"], "url": meta["url"], "section": c.section, "start": c.start, "end": c.end, "score": h.score},
+                        )
+                    )
+            return docs
+
+    return _Retriever()

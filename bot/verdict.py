@@ -1,0 +1,397 @@
+"""Verdict: read the retrieved passages the way a support engineer reads a policy.
+
+Nothing here knows a product or component name. A verdict comes from:
+
+* the polarity of the clause that addresses the subject: its own cue phrase ("does not
+  provide support", "best effort", "you are responsible", "is responsible for"), else the
+  sentence that introduces its list, else the matrix cell label, else its section heading;
+* exceptions: a note that names the subject beats the passage it qualifies, a conditional
+  clause ("If <vendor> provides documentation…", "Unless otherwise documented") applies only
+  when the ticket says the condition holds — otherwise it is stated, not applied;
+* whether the passage addresses the subject at all (weighted term overlap plus sentence
+  embedding similarity). Weak evidence gives ``unknown``: escalating beats a confident
+  wrong answer.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .query import DOC_WORDS, Query
+from .retrieve import Hit, KeywordIndex
+from .text import normalize, tokens
+from .types import Citation, Finding, Provider, Span, Unit, Verdict
+
+NEG: Verdict = "not-covered"
+POS: Verdict = "covered"
+BE: Verdict = "best-effort"
+UNK: Verdict = "unknown"
+
+_NOT = r"(?:does not|doesn't|do not|don't|did not|will not|won't|would not|cannot|can't|can not|is not|isn't|are not|aren't|not)"
+
+
+@dataclass(frozen=True)
+class Cue:
+    verdict: Verdict | None  # None: the clause speaks of shared responsibility (no side)
+    strength: float
+    text: str  # the matched words
+    end: int  # where the cue ends in the clause (its object follows)
+
+
+@dataclass(frozen=True)
+class Clause:
+    text: str
+    start: int  # offset in the unit text
+    cue: Cue | None
+    condition: str | None = None  # the if/unless clause governing it
+    cond_docs: bool = False  # the condition is about following documentation
+    cond_negated: bool = False  # "... not based on documentation"
+    parenthetical: bool = False
+
+
+class PolicyReader:
+    """Cue-phrase grammar for one provider; vendor names come from front matter."""
+
+    def __init__(self, provider: Provider):
+        names = sorted({normalize(n) for n in provider.names if len(n) > 1}, key=len, reverse=True)
+        v = "|".join(re.escape(n) for n in names)
+        party = rf"(?:(?:{v})(?:'s)?(?:\s+(?:technical\s+)?(?:support|product|engineering)(?:\s+and\s+engineering)?(?:\s+teams?)?|\s+team|\s+personnel)?|the\s+[\w-]+\s+team|we)"
+        self.vendor = party
+        cust = r"(?:you|customers?|users?|the\s+customer|the\s+user|the\s+client|clients?)"
+        w = r"(?:[\w'-]+\s+)"
+        self.patterns: list[tuple[re.Pattern, Verdict | None, float]] = [
+            (re.compile(r"\bbest[\s-]*effort\b"), BE, 1.0),
+            (re.compile(rf"\b{_NOT}\s+{w}{{0,2}}(?:provide|offer|give)\s+{w}{{0,3}}?(?:support|advice)\b"), NEG, 1.0),
+            (re.compile(rf"\b(?:does not|doesn't|do not|don't|will not|won't|cannot|can't)\s+(?:\w+\s+)?support\b"), NEG, 1.0),
+            (re.compile(r"\b(?:not|isn't|aren't|never|no longer)\s+(?:be\s+|being\s+|officially\s+)?(?:supported|covered)\b"), NEG, 1.0),
+            (re.compile(r"\b(?:unsupported|unsupportable|not\s+supportable)\b"), NEG, 1.0),
+            (re.compile(r"\b(?:out\s+of\s+scope|not\s+in\s+scope|excluded\s+from)\b"), NEG, 0.9),
+            (re.compile(rf"\b{cust}\s+(?:are|is)\s+(?:\w+\s+)?responsible\b"), NEG, 1.0),
+            (re.compile(r"\b(?:it\s+is\s+)?your\s+responsibilit(?:y|ies)\b"), NEG, 1.0),
+            (re.compile(r"\bcustomer(?:'s)?\s+responsibilit(?:y|ies)\b"), NEG, 1.0),
+            (re.compile(rf"\b{cust}\s+(?:have|has)\s+(?:a|the)\s+responsibility\b"), NEG, 0.6),
+            (re.compile(rf"\b{cust}\s+(?:must|need\s+to|needs\s+to|have\s+to|has\s+to|should)\b"), NEG, 0.5),
+            (re.compile(rf"\b(?:responsibility|responsible)\s+of\s+{cust}\b"), NEG, 1.0),
+            (re.compile(rf"\b(?:share|shares|shared)\s+(?:the\s+)?responsibilit(?:y|ies)\b|\bresponsibility\s*:\s*shared\b"), None, 0.4),
+            (re.compile(rf"\b{party}\s+{_NOT}\s+(?:\w+\s+){{0,2}}?(?:automatically\s+)?\w+"), NEG, 0.7),
+            (re.compile(rf"\b{party}\s+{w}{{0,2}}?(?:provides?|offers?|gives?|delivers?)\s+{w}{{0,4}}?support\b"), POS, 1.0),
+            (re.compile(rf"\b{party}\s+(?:\w+\s+)?(?:supports|does\s+support|will\s+support|is\s+supported)\b"), POS, 1.0),
+            (re.compile(r"\bsupport\s+includes\b|\b(?:is|are)\s+(?:fully\s+)?supported\b|\bareas\s+covered\b|\bcovered\s+by\b"), POS, 0.9),
+            (re.compile(rf"\b{party}\s+(?:is|are)\s+(?:\w+\s+)?responsible\b"), POS, 1.0),
+            (re.compile(rf"\b(?:it\s+is\s+)?{party}\s+responsibilit(?:y|ies)\b|\bresponsibilit(?:y|ies)\s+of\s+{party}|\b{party}\s+(?:has|have|assumes?)\s+(?:the\s+)?responsibility\b"), POS, 1.0),
+            (re.compile(rf"\b(?:managed|maintained|operated|monitored|patched|handled|performed|hardened|provided|remediated|restored)\s+(?:\w+\s+)?by\s+{party}\b"), POS, 0.9),
+            (re.compile(rf"\b{party}\s+(?:\w+\s+)?(?:manages|monitors|maintains|operates|performs|patches|deploys|hardens|handles|restores|backs\s+up|will\s+(?:patch|apply|detect|restore|handle|perform|fix)|can\s+(?:advise|answer|help))\b"), POS, 0.8),
+            (re.compile(r"\b(?:are|is|be|get)\s+automatically\s+(?:remediated|patched|restored|applied|updated|upgraded|backed\s+up)\b|\breceive\s+(?:[\w-]+\s+){0,3}automatically\b|\bautomated\b"), POS, 0.7),
+        ]
+        self.col_vendor = re.compile(rf"\b{party}\s*responsibilit|\bresponsibilities\s+for\b.*\b(?:{v})\b|^(?:{v})\b.*\bresponsibilit")
+        self.col_customer = re.compile(rf"\b(?:your|customer|customers|user|users|client)(?:'s)?\s+responsibilit")
+
+    def cue(self, text: str) -> Cue | None:
+        """Strongest cue in a clause; best-effort beats the support phrase it sits in, a
+        negation beats the positive phrase it negates."""
+        low = normalize(text)
+        found: list[tuple[int, float, int, Cue]] = []
+        order = {BE: 3, NEG: 2, POS: 1, None: 0}
+        for pat, verdict, strength in self.patterns:
+            m = pat.search(low)
+            if m:
+                found.append((order[verdict], strength, -m.start(), Cue(verdict, strength, m.group(0), m.end())))
+        if not found:
+            return None
+        found.sort(key=lambda x: (x[1] >= 0.9, x[0], x[1], x[2]), reverse=True)
+        return found[0][3]
+
+    def heading_cue(self, heading: str) -> Cue | None:
+        low = normalize(heading)
+        if self.col_customer.search(low):
+            return Cue(NEG, 0.8, heading, len(heading))
+        if self.col_vendor.search(low):
+            return Cue(POS, 0.8, heading, len(heading))
+        c = self.cue(heading)
+        if c and c.verdict is not None and c.strength >= 0.9:
+            return Cue(c.verdict, 0.7, heading, len(heading))
+        return None
+
+    def label_cue(self, label: str, headings: tuple[str, ...]) -> Cue | None:
+        """A matrix cell: 'Responsibility: Total|Shared|None' under a vendor/customer column."""
+        value = normalize(label.split(":", 1)[-1]).strip(" .")
+        col = normalize(headings[-1]) if headings else ""
+        side = POS if self.col_vendor.search(col) else NEG if self.col_customer.search(col) else None
+        if side is None:
+            return None
+        other = NEG if side == POS else POS
+        if value in ("total", "full", "sole", "yes"):
+            return Cue(side, 1.0, label, len(label))
+        if value in ("none", "no"):
+            return Cue(other, 0.9, label, len(label))
+        return Cue(side, 0.6, label, len(label))  # shared: the cell lists this side's part
+
+
+_COND = re.compile(r"^\s*(?:if|when|where|once|unless|provided that|as long as)\b[^,]*,\s*", re.I)
+_UNLESS_MID = re.compile(r"\bunless\s+(?:otherwise\s+)?[\w\s-]{0,40}?(?:documented|specified|stated|noted|agreed)\b", re.I)
+_PAREN = re.compile(r"\(([^()]*)\)")
+
+
+def split_clauses(text: str) -> list[tuple[int, str, bool]]:
+    """(offset, clause, parenthetical) — parentheticals read separately from their sentence."""
+    out: list[tuple[int, str, bool]] = []
+    main = text
+    for m in _PAREN.finditer(text):
+        inner = m.group(1)
+        if len(inner.split()) >= 4:
+            out.append((m.start(1), inner, True))
+        main = main[: m.start()] + " " * (m.end() - m.start()) + main[m.end() :]
+    out.insert(0, (0, main, False))
+    return out
+
+
+@dataclass
+class Candidate:
+    unit: Unit
+    clause: Clause
+    verdict: Verdict
+    strength: float
+    source: str  # own | lead | label | heading
+    governor: Span | None
+    lex: float  # subject coverage by the clause/unit itself
+    lex_ctx: float  # coverage by its context (headings, lead, qualified passage)
+    dense: float
+    rel: float = 0.0
+    conditional: bool = False
+    cond_holds: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+class Judge:
+    """Decides one provider's verdict from its retrieved chunks."""
+
+    def __init__(self, providers: dict[str, Provider], keyword: KeywordIndex, unit_vecs: np.ndarray, units: list[Unit], units_by_chunk: dict[str, list[int]]):
+        self.readers = {pid: PolicyReader(p) for pid, p in providers.items()}
+        self.keyword = keyword
+        self.unit_vecs = unit_vecs
+        self.units = units
+        self.units_by_chunk = units_by_chunk
+        self.unit_tokens = keyword.unit_tokens
+        self._clauses: dict[str, list[Clause]] = {}
+        self._ctx_tokens: dict[str, frozenset[str]] = {}
+
+    # -- reading units ----------------------------------------------------------------
+
+    def clauses(self, u: Unit) -> list[Clause]:
+        got = self._clauses.get(u.id)
+        if got is not None:
+            return got
+        reader = self.readers[u.provider]
+        out: list[Clause] = []
+        for off, text, paren in split_clauses(u.text):
+            cond = None
+            m = _COND.match(text)
+            body = text
+            if m and len(text) > m.end() + 10:
+                cond = text[: m.end()].strip(" ,")
+                body = text[m.end() :]
+                if re.match(r"(?i)\s*(once|when|where)\b", cond):
+                    cond = None  # temporal, not a condition on support
+            um = _UNLESS_MID.search(text)
+            if um:
+                cond = um.group(0)
+            c = reader.cue(body)
+            if c is None and cond is not None:
+                c = reader.cue(text)
+            cond_low = normalize(cond or "")
+            out.append(
+                Clause(
+                    text=text,
+                    start=off,
+                    cue=c,
+                    condition=cond,
+                    cond_docs=bool(cond) and any(t in DOC_WORDS for t in tokens(cond_low)),
+                    cond_negated=bool(cond) and bool(re.search(r"\bnot\b|n't\b|\bwithout\b|\bunless\b", cond_low)),
+                    parenthetical=paren,
+                )
+            )
+        self._clauses[u.id] = out
+        return out
+
+    def context_tokens(self, u: Unit) -> frozenset[str]:
+        got = self._ctx_tokens.get(u.id)
+        if got is None:
+            parts = list(u.headings) + [g.text for g in u.governors]
+            if u.qualified is not None:
+                parts.append(u.qualified.text)
+            got = frozenset(tokens(" ".join(parts)))
+            self._ctx_tokens[u.id] = got
+        return got
+
+    def inherited(self, u: Unit) -> tuple[Cue | None, str, Span | None]:
+        reader = self.readers[u.provider]
+        for g in u.governors:
+            c = reader.cue(g.text)
+            if c is not None and c.verdict is not None:
+                return c, "lead", g
+        if u.label:
+            c = reader.label_cue(u.label, u.headings)
+            if c is not None:
+                return c, "label", None
+        for h in reversed(u.headings):
+            c = reader.heading_cue(h)
+            if c is not None:
+                return c, "heading", None
+        return None, "", None
+
+    # -- deciding ---------------------------------------------------------------------
+
+    def decide(self, query: Query, provider: str, hits: list[Hit], qvec: np.ndarray, n_citations: int, docs: dict[str, dict]) -> Finding:
+        kw = self.keyword
+        weights = {t: kw.idf(t) if kw.known(t) else 0.0 for t in query.terms}
+        max_idf = kw.idf("\x00never\x00")
+        w_all = sum(weights[t] if kw.known(t) else max_idf for t in query.terms)
+        w_known = sum(weights.values())
+        if not query.terms or w_known <= 0:
+            why = "the question names nothing the policy speaks about" if query.terms else "the question has no subject to look up"
+            return Finding(provider, UNK, 0.9 if query.terms else 0.7, f"Not decided by the policy: {why}.", ())
+        unknown_share = 1.0 - w_known / w_all
+
+        seen: set[tuple[int, int, str]] = set()
+        cands: list[Candidate] = []
+        for hit in hits:
+            for ui in self.units_by_chunk.get(hit.chunk.id, []):
+                u = self.units[ui]
+                key = (u.start, u.end, u.doc_id)
+                if key in seen:
+                    continue
+                seen.add(key)
+                dense = float(self.unit_vecs[ui] @ qvec)
+                utoks = self.unit_tokens[ui]
+                ctx = self.context_tokens(u) | utoks
+                lex_unit = sum(w for t, w in weights.items() if t in utoks) / w_known
+                lex_ctx = sum(w for t, w in weights.items() if t in ctx) / w_known
+                for cl in self.clauses(u):
+                    cl_toks = frozenset(tokens(cl.text)) if cl.parenthetical else utoks
+                    lex = sum(w for t, w in weights.items() if t in cl_toks) / w_known
+                    if cl.cue is not None and cl.cue.verdict is not None:
+                        cue, source, gov = cl.cue, "own", None
+                    elif cl.parenthetical:
+                        continue
+                    else:
+                        cue, source, gov = self.inherited(u)
+                        if cue is None or cue.verdict is None:
+                            continue
+                    if cl.parenthetical:
+                        lex = max(lex, 0.0)
+                    cands.append(
+                        Candidate(u, cl, cue.verdict, cue.strength, source, gov, lex if cl.parenthetical else lex_unit, lex_ctx, dense,
+                                  conditional=cl.condition is not None)
+                    )
+        if not cands:
+            return Finding(provider, UNK, 0.6, "No passage of the policy takes a position on this.", ())
+
+        for c in cands:
+            spec = {"own": 1.0, "lead": 0.9, "label": 0.85, "heading": 0.75}[c.source]
+            role = 1.05 if c.unit.role == "note" else 1.0
+            c.rel = (0.55 * c.lex + 0.15 * c.lex_ctx + 0.45 * max(0.0, c.dense)) * (0.85 + 0.15 * spec) * role
+            if c.conditional:
+                holds = c.clause.cond_docs and (query.negates_docs if c.clause.cond_negated else query.asserts_docs)
+                c.cond_holds = holds
+                if not holds:
+                    c.rel *= 0.5
+        cands.sort(key=lambda c: c.rel, reverse=True)
+        best = cands[0]
+
+        # a note that names the subject as an exception beats the passage it qualifies
+        for c in cands[1:6]:
+            if (
+                c.unit.role == "note"
+                and best.unit.role != "note"
+                and c.unit.qualified is not None
+                and c.unit.qualified.start == best.unit.block_start
+                and c.verdict != best.verdict
+                and not c.conditional
+                and c.lex >= best.lex - 1e-9
+                and c.lex > 0
+            ):
+                c.notes.append("exception")
+                best = c
+                break
+        # a satisfied condition in the same passage overrides the default
+        for c in cands[:8]:
+            if c.conditional and c.cond_holds and c is not best and c.unit.block_start == best.unit.block_start:
+                best = c
+                break
+
+        condition = None
+        for c in cands[:8]:
+            if c.conditional and not c.cond_holds and c.unit.block_start == best.unit.block_start and c.verdict != best.verdict:
+                condition = c.unit.text
+                break
+
+        lexical_hit = best.lex
+        if lexical_hit < 0.34 and best.dense < 0.55 or unknown_share > 0.6 and lexical_hit < 0.5 or best.rel < 0.33:
+            return Finding(
+                provider,
+                UNK,
+                0.5 + 0.4 * min(1.0, unknown_share + (0.34 - min(lexical_hit, 0.34))),
+                "The closest passages do not address this subject; a human should check.",
+                self._citations([best], docs, n_citations, query),
+            )
+
+        rivals = [c for c in cands[1:] if c.verdict != best.verdict and not (c.conditional and not c.cond_holds)]
+        margin = best.rel - (rivals[0].rel if rivals else 0.0)
+        conf = 0.35 + 0.3 * min(1.0, lexical_hit) + 0.2 * min(1.0, margin * 3) + 0.15 * best.strength
+        if best.source == "heading":
+            conf -= 0.1
+        conf = float(max(0.05, min(0.99, conf)))
+        reason = self._reason(best, provider)
+        support = [best] + [c for c in cands[1:] if c.verdict == best.verdict]
+        return Finding(provider, best.verdict, conf, reason, self._citations(support, docs, n_citations, query, best), condition)
+
+    def _reason(self, c: Candidate, provider: str) -> str:
+        sec = c.unit.section or "the document"
+        if "exception" in c.notes:
+            return f'A note in "{sec}" makes an exception that names this: "{_clip(c.unit.text)}"'
+        if c.source == "own":
+            return f'"{_clip(c.unit.text)}" ({sec}).'
+        if c.source == "lead":
+            return f'Listed under "{c.governor.text.strip()}" in "{sec}".'
+        if c.source == "label":
+            return f'Responsibility matrix, "{sec}": {c.unit.label}.'
+        return f'In section "{sec}".'
+
+    def _citations(self, cands: list[Candidate], docs: dict[str, dict], n: int, query: Query, best: Candidate | None = None) -> tuple[Citation, ...]:
+        out: list[Citation] = []
+        seen: set[tuple[int, int]] = set()
+
+        def add(doc_id: str, section: str, start: int, end: int, text: str, score: float):
+            if (start, end) in seen or end <= start or len(out) >= n:
+                return
+            if any(s <= start and end <= e for s, e in seen):
+                return
+            seen.add((start, end))
+            meta = docs[doc_id]
+            out.append(Citation(doc_id, meta["title"], section, text, meta["url"], start, end, score))
+
+        for i, c in enumerate(cands):
+            u = c.unit
+            doc_text_block = (u.block_start, u.block_end)
+            full = docs[u.doc_id]["text"]
+            if doc_text_block[1] - doc_text_block[0] <= 600:
+                add(u.doc_id, u.section, u.block_start, u.block_end, full[u.block_start : u.block_end], c.rel)
+            else:
+                add(u.doc_id, u.section, u.start, u.end, u.text, c.rel)
+            if i == 0:
+                if c.governor is not None:
+                    add(u.doc_id, u.section, c.governor.start, c.governor.end, c.governor.text, c.rel)
+                if u.qualified is not None and u.role == "note":
+                    q = u.qualified
+                    add(u.doc_id, u.section, q.start, q.end, q.text, c.rel)
+            if len(out) >= n:
+                break
+        return tuple(out)
+
+
+def _clip(s: str, n: int = 220) -> str:
+    s = " ".join(s.split())
+    return s if len(s) <= n else s[: n - 1].rstrip() + "…"
