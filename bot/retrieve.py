@@ -14,7 +14,7 @@ import bm25s
 import numpy as np
 
 from .index import Index
-from .text import tokens
+from .text import tokens, words
 from .types import Chunk
 
 RRF_K = 60
@@ -44,15 +44,26 @@ class KeywordIndex:
         for toks in self.chunk_tokens:  # headings and leads count as vocabulary too
             df.update(t for t in set(toks) if t not in df)
         self.df = df
+        self.vocab_by_prefix: dict[str, set[str]] = {}
+        for t in df:
+            self.vocab_by_prefix.setdefault(t[:4], set()).add(t)
+        self.surface = {w for c in self.chunks for w in words(c.embed_text())}
+        self.provider_terms: dict[str, set[str]] = {}
+        for c, toks in zip(self.chunks, self.chunk_tokens):
+            self.provider_terms.setdefault(c.provider, set()).update(toks)
         self.n_units = max(1, len(self.unit_tokens))
         self.provider_of = np.array([c.provider for c in self.chunks])
 
     def idf(self, term: str) -> float:
         df = self.df.get(term, 0)
+        if not df and len(term) >= 4:
+            df = max((self.df[v] for v in self.vocab_by_prefix.get(term[:4], ()) if v.startswith(term) or (len(v) >= 5 and term.startswith(v))), default=0)
         return math.log(1.0 + (self.n_units - df + 0.5) / (df + 0.5))
 
     def known(self, term: str) -> bool:
-        return term in self.df
+        if term in self.df:
+            return True
+        return len(term) >= 4 and any(v.startswith(term) or (len(v) >= 5 and term.startswith(v)) for v in self.vocab_by_prefix.get(term[:4], ()))
 
     def scores(self, qtokens: list[str]) -> np.ndarray:
         q = [t for t in qtokens if t in self.df]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 import threading
+from dataclasses import replace
 import time
 from pathlib import Path
 from typing import Callable, Sequence
@@ -59,7 +60,7 @@ class Bot:
         self.providers = index.providers
         self.keyword = KeywordIndex(index)
         self.retriever = HybridRetriever(index, self.keyword, top_k=settings.top_k)
-        self.analyzer = QueryAnalyzer(self.providers)
+        self.analyzer = QueryAnalyzer(self.providers, self.keyword.surface)
         self.judge = Judge(self.providers, self.keyword, index.unit_vecs, index.units, index.units_by_chunk)
         self.loaded_at = time.time()
         self._lock = threading.Lock()
@@ -103,8 +104,12 @@ class Bot:
                 self.check_question(q)
         queries = [self.analyzer.analyze(q) for q, _ in items]
         scopes = [self.scope(qr, p) for qr, (_, p) in zip(queries, items)]
-        vecs = self.embedder.embed([qr.text for qr in queries], batch_size=self.settings.batch_size)
-        return [self._answer(qr, sc, v) for qr, sc, v in zip(queries, scopes, vecs)]
+        extra = [i for i, qr in enumerate(queries) if qr.reduced is not None]
+        texts = [qr.text for qr in queries] + [queries[i].reduced for i in extra]
+        vecs = self.embedder.embed(texts, batch_size=self.settings.batch_size)
+        for k, i in enumerate(extra):
+            queries[i] = replace(queries[i], retained=float(vecs[i] @ vecs[len(queries) + k]))
+        return [self._answer(qr, sc, v) for qr, sc, v in zip(queries, scopes, vecs[: len(queries)])]
 
     def _answer(self, query: Query, scope: list[str], qvec: np.ndarray) -> Answer:
         hits = self.retriever.retrieve(qvec, list(query.all_tokens), scope)

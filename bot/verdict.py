@@ -46,7 +46,9 @@ class Clause:
     text: str
     start: int  # offset in the unit text
     cue: Cue | None
+    toks: frozenset[str] = frozenset()
     condition: str | None = None  # the if/unless clause governing it
+    cond_kind: str | None = None  # "if": applies only when it holds; "unless": the default
     cond_docs: bool = False  # the condition is about following documentation
     cond_negated: bool = False  # "... not based on documentation"
     parenthetical: bool = False
@@ -73,7 +75,9 @@ class PolicyReader:
             (re.compile(r"\b(?:it\s+is\s+)?your\s+responsibilit(?:y|ies)\b"), NEG, 1.0),
             (re.compile(r"\bcustomer(?:'s)?\s+responsibilit(?:y|ies)\b"), NEG, 1.0),
             (re.compile(rf"\b{cust}\s+(?:have|has)\s+(?:a|the)\s+responsibility\b"), NEG, 0.6),
-            (re.compile(rf"\b{cust}\s+(?:must|need\s+to|needs\s+to|have\s+to|has\s+to|should)\b"), NEG, 0.5),
+            (re.compile(rf"\b{cust}\s+(?:must|(?:are|is)\s+required\s+to)\b"), NEG, 0.5),
+            (re.compile(rf"\b{cust}\s+(?:cannot|can't|can\s+not|(?:are|is)\s+not\s+(?:allowed|permitted|able)\s+to|may\s+not)\s+\w+"), NEG, 0.8),
+            (re.compile(rf"\b(?:not|aren't|isn't)\s+(?:directly\s+)?(?:available|accessible)\s+to\s+{cust}"), NEG, 0.8),
             (re.compile(rf"\b(?:responsibility|responsible)\s+of\s+{cust}\b"), NEG, 1.0),
             (re.compile(rf"\b(?:share|shares|shared)\s+(?:the\s+)?responsibilit(?:y|ies)\b|\bresponsibility\s*:\s*shared\b"), None, 0.4),
             (re.compile(rf"\b{party}\s+{_NOT}\s+(?:\w+\s+){{0,2}}?(?:automatically\s+)?\w+"), NEG, 0.7),
@@ -133,6 +137,7 @@ class PolicyReader:
 _COND = re.compile(r"^\s*(?:if|when|where|once|unless|provided that|as long as)\b[^,]*,\s*", re.I)
 _UNLESS_MID = re.compile(r"\bunless\s+(?:otherwise\s+)?[\w\s-]{0,40}?(?:documented|specified|stated|noted|agreed)\b", re.I)
 _PAREN = re.compile(r"\(([^()]*)\)")
+_THIRD_PARTY = re.compile(r"\bthird[\s-]+part(?:y|ies)\b", re.I)
 
 
 def split_clauses(text: str) -> list[tuple[int, str, bool]]:
@@ -176,6 +181,8 @@ class Judge:
         self.units_by_chunk = units_by_chunk
         self.unit_tokens = keyword.unit_tokens
         self._clauses: dict[str, list[Clause]] = {}
+        self._cat_cache: dict[str, list[int]] = {}
+        self.last_debug: dict | None = None
         self._ctx_tokens: dict[str, frozenset[str]] = {}
 
     # -- reading units ----------------------------------------------------------------
@@ -187,29 +194,28 @@ class Judge:
         reader = self.readers[u.provider]
         out: list[Clause] = []
         for off, text, paren in split_clauses(u.text):
-            cond = None
+            cond, kind, body = None, None, text
             m = _COND.match(text)
-            body = text
-            if m and len(text) > m.end() + 10:
+            if m and len(text) > m.end() + 10 and not re.match(r"(?i)\s*(once|when|where)\b", text):
                 cond = text[: m.end()].strip(" ,")
+                kind = "unless" if cond.lower().startswith("unless") else "if"
                 body = text[m.end() :]
-                if re.match(r"(?i)\s*(once|when|where)\b", cond):
-                    cond = None  # temporal, not a condition on support
             um = _UNLESS_MID.search(text)
             if um:
-                cond = um.group(0)
-            c = reader.cue(body)
-            if c is None and cond is not None:
-                c = reader.cue(text)
-            cond_low = normalize(cond or "")
+                cond, kind = um.group(0), "unless"
+                body = text.replace(um.group(0), " ")
+            c = reader.cue(body) or (reader.cue(text) if cond else None)
+            cond_toks = tokens(cond or "")
             out.append(
                 Clause(
                     text=text,
                     start=off,
                     cue=c,
+                    toks=frozenset(tokens(text)),
                     condition=cond,
-                    cond_docs=bool(cond) and any(t in DOC_WORDS for t in tokens(cond_low)),
-                    cond_negated=bool(cond) and bool(re.search(r"\bnot\b|n't\b|\bwithout\b|\bunless\b", cond_low)),
+                    cond_kind=kind,
+                    cond_docs=any(t in DOC_WORDS for t in cond_toks),
+                    cond_negated=bool(cond) and kind == "if" and bool(re.search(r"\bnot\b|n't\b|\bwithout\b", normalize(cond))),
                     parenthetical=paren,
                 )
             )
@@ -244,61 +250,61 @@ class Judge:
 
     # -- deciding ---------------------------------------------------------------------
 
+    def _candidates(self, query: Query, unit_ids: list[int], qvec: np.ndarray, match, w_known: float) -> list[Candidate]:
+        seen: set[tuple[int, int, str]] = set()
+        cands: list[Candidate] = []
+        for ui in unit_ids:
+            u = self.units[ui]
+            key = (u.start, u.end, u.doc_id)
+            if key in seen:
+                continue
+            seen.add(key)
+            dense = float(self.unit_vecs[ui] @ qvec)
+            ctx = self.context_tokens(u) | self.unit_tokens[ui]
+            lex_ctx = match(ctx) / w_known if w_known else 0.0
+            for cl in self.clauses(u):
+                if cl.cue is not None and cl.cue.verdict is not None:
+                    cue, source, gov = cl.cue, "own", None
+                elif cl.parenthetical:
+                    continue
+                else:
+                    cue, source, gov = self.inherited(u)
+                    if cue is None or cue.verdict is None:
+                        continue
+                lex = match(cl.toks) / w_known if w_known else 0.0
+                c = Candidate(u, cl, cue.verdict, cue.strength, source, gov, lex, lex_ctx, dense, conditional=cl.cond_kind == "if")
+                if cl.cond_kind == "unless" and cl.cond_docs and query.asserts_docs:
+                    c.verdict = {NEG: POS, POS: NEG}.get(c.verdict, c.verdict)
+                    c.cond_holds = True
+                if c.conditional:
+                    c.cond_holds = cl.cond_docs and (query.negates_docs if cl.cond_negated else query.asserts_docs)
+                spec = {"own": 1.0, "lead": 0.9, "label": 0.85, "heading": 0.75}[c.source]
+                role = 1.05 if u.role == "note" else 1.0
+                c.rel = (0.55 * c.lex + 0.15 * c.lex_ctx + 0.45 * max(0.0, c.dense)) * (0.85 + 0.15 * spec) * role
+                if c.conditional and not c.cond_holds:
+                    c.rel *= 0.5
+                cands.append(c)
+        cands.sort(key=lambda c: c.rel, reverse=True)
+        return cands
+
     def decide(self, query: Query, provider: str, hits: list[Hit], qvec: np.ndarray, n_citations: int, docs: dict[str, dict]) -> Finding:
         kw = self.keyword
         weights = {t: kw.idf(t) if kw.known(t) else 0.0 for t in query.terms}
         max_idf = kw.idf("\x00never\x00")
         w_all = sum(weights[t] if kw.known(t) else max_idf for t in query.terms)
         w_known = sum(weights.values())
+        self.last_debug = None
         if not query.terms or w_known <= 0:
+            cat = self._by_category(query, provider, qvec, n_citations, docs)
+            if cat is not None:
+                return cat
             why = "the question names nothing the policy speaks about" if query.terms else "the question has no subject to look up"
             return Finding(provider, UNK, 0.9 if query.terms else 0.7, f"Not decided by the policy: {why}.", ())
-        unknown_share = 1.0 - w_known / w_all
 
-        seen: set[tuple[int, int, str]] = set()
-        cands: list[Candidate] = []
-        for hit in hits:
-            for ui in self.units_by_chunk.get(hit.chunk.id, []):
-                u = self.units[ui]
-                key = (u.start, u.end, u.doc_id)
-                if key in seen:
-                    continue
-                seen.add(key)
-                dense = float(self.unit_vecs[ui] @ qvec)
-                utoks = self.unit_tokens[ui]
-                ctx = self.context_tokens(u) | utoks
-                lex_unit = sum(w for t, w in weights.items() if t in utoks) / w_known
-                lex_ctx = sum(w for t, w in weights.items() if t in ctx) / w_known
-                for cl in self.clauses(u):
-                    cl_toks = frozenset(tokens(cl.text)) if cl.parenthetical else utoks
-                    lex = sum(w for t, w in weights.items() if t in cl_toks) / w_known
-                    if cl.cue is not None and cl.cue.verdict is not None:
-                        cue, source, gov = cl.cue, "own", None
-                    elif cl.parenthetical:
-                        continue
-                    else:
-                        cue, source, gov = self.inherited(u)
-                        if cue is None or cue.verdict is None:
-                            continue
-                    if cl.parenthetical:
-                        lex = max(lex, 0.0)
-                    cands.append(
-                        Candidate(u, cl, cue.verdict, cue.strength, source, gov, lex if cl.parenthetical else lex_unit, lex_ctx, dense,
-                                  conditional=cl.condition is not None)
-                    )
+        unit_ids = [ui for hit in hits for ui in self.units_by_chunk.get(hit.chunk.id, [])]
+        cands = self._candidates(query, unit_ids, qvec, self._matcher(weights), w_known)
         if not cands:
             return Finding(provider, UNK, 0.6, "No passage of the policy takes a position on this.", ())
-
-        for c in cands:
-            spec = {"own": 1.0, "lead": 0.9, "label": 0.85, "heading": 0.75}[c.source]
-            role = 1.05 if c.unit.role == "note" else 1.0
-            c.rel = (0.55 * c.lex + 0.15 * c.lex_ctx + 0.45 * max(0.0, c.dense)) * (0.85 + 0.15 * spec) * role
-            if c.conditional:
-                holds = c.clause.cond_docs and (query.negates_docs if c.clause.cond_negated else query.asserts_docs)
-                c.cond_holds = holds
-                if not holds:
-                    c.rel *= 0.5
-        cands.sort(key=lambda c: c.rel, reverse=True)
         best = cands[0]
 
         # a note that names the subject as an exception beats the passage it qualifies
@@ -316,37 +322,100 @@ class Judge:
                 c.notes.append("exception")
                 best = c
                 break
-        # a satisfied condition in the same passage overrides the default
+        # a condition the ticket says holds, in the same passage, overrides the default
         for c in cands[:8]:
             if c.conditional and c.cond_holds and c is not best and c.unit.block_start == best.unit.block_start:
                 best = c
                 break
 
         condition = None
+        if best.clause.cond_kind == "unless" and not best.cond_holds:
+            condition = best.unit.text
         for c in cands[:8]:
-            if c.conditional and not c.cond_holds and c.unit.block_start == best.unit.block_start and c.verdict != best.verdict:
+            if condition is None and c.conditional and not c.cond_holds and c.unit.block_start == best.unit.block_start and c.verdict != best.verdict:
                 condition = c.unit.text
                 break
 
-        lexical_hit = best.lex
-        if lexical_hit < 0.34 and best.dense < 0.55 or unknown_share > 0.6 and lexical_hit < 0.5 or best.rel < 0.33:
+        cov_all = best.lex * w_known / w_all
+        unknown_share = 1.0 - w_known / w_all
+        self.last_debug = {
+            "lex": best.lex, "lex_ctx": best.lex_ctx, "dense": best.dense, "rel": best.rel, "strength": best.strength,
+            "source": best.source, "w_known": w_known, "w_all": w_all, "n_terms": len(query.terms),
+            "n_unknown": sum(1 for t in query.terms if not kw.known(t)), "unknown_share": unknown_share,
+            "max_dense": max(c.dense for c in cands), "verdict": best.verdict, "cov_all": cov_all,
+        }
+        self.last_debug["retained"] = query.retained
+        off_corpus = query.retained < 0.8
+        weak = (best.lex < 0.3 and best.dense < 0.45) or best.rel < 0.3
+        if off_corpus or weak:
+            cat = self._by_category(query, provider, qvec, n_citations, docs)
+            if cat is not None:
+                return cat
             return Finding(
                 provider,
                 UNK,
-                0.5 + 0.4 * min(1.0, unknown_share + (0.34 - min(lexical_hit, 0.34))),
+                float(min(0.95, 0.55 + 0.4 * (1.0 - cov_all) * (1.0 - max(0.0, best.dense)))),
                 "The closest passages do not address this subject; a human should check.",
                 self._citations([best], docs, n_citations, query),
             )
 
         rivals = [c for c in cands[1:] if c.verdict != best.verdict and not (c.conditional and not c.cond_holds)]
         margin = best.rel - (rivals[0].rel if rivals else 0.0)
-        conf = 0.35 + 0.3 * min(1.0, lexical_hit) + 0.2 * min(1.0, margin * 3) + 0.15 * best.strength
+        conf = 0.35 + 0.3 * min(1.0, cov_all / 0.8) + 0.2 * min(1.0, margin * 3) + 0.15 * best.strength
         if best.source == "heading":
             conf -= 0.1
         conf = float(max(0.05, min(0.99, conf)))
         reason = self._reason(best, provider)
         support = [best] + [c for c in cands[1:] if c.verdict == best.verdict]
         return Finding(provider, best.verdict, conf, reason, self._citations(support, docs, n_citations, query, best), condition)
+
+    def _category_units(self, provider: str) -> list[int]:
+        """Units stating the policy for third-party software as a category."""
+        got = self._cat_cache.get(provider)
+        if got is None:
+            got = [i for i, u in enumerate(self.units) if u.provider == provider and _THIRD_PARTY.search(u.text) and u.role != "note"]
+            self._cat_cache[provider] = got
+        return got
+
+    def _by_category(self, query: Query, provider: str, qvec: np.ndarray, n_citations: int, docs: dict[str, dict]) -> Finding | None:
+        """An unnamed tool ("Is Linkerd supported?"): the policy never names it, but it names
+        the category every tool the vendor did not ship falls in — third-party software."""
+        pterms = self.keyword.provider_terms.get(provider, set())
+        names = [n for n in query.names if not set(tokens(n)) <= pterms]
+        if not (names and query.support_intent):
+            return None
+        ids = self._category_units(provider)
+        if not ids:
+            return None
+        block_ids = {self.units[i].block_start for i in ids}
+        sibling_ids = [i for i, u in enumerate(self.units) if u.provider == provider and u.block_start in block_ids and u.role != "note"]
+        cands = [c for c in self._candidates(query, sibling_ids, qvec, lambda toks: 0.0, 0.0) if c.verdict != POS]
+        if not cands:
+            return None
+        cands.sort(key=lambda c: (not c.conditional or c.cond_holds, _THIRD_PARTY.match(c.unit.text) is not None, c.dense), reverse=True)
+        best = cands[0]
+        condition = next((c.unit.text for c in cands if c.conditional and not c.cond_holds and c.unit.block_start == best.unit.block_start), None)
+        name = names[0]
+        reason = f'"{name}" is not named in the policy; as third-party software it falls under: "{_clip(self._block_text(best, docs))}" ({best.unit.section}).'
+        return Finding(provider, best.verdict, 0.55, reason, self._citations([best], docs, n_citations, query, best), condition)
+
+    def _block_text(self, c: Candidate, docs: dict[str, dict]) -> str:
+        return docs[c.unit.doc_id]["text"][c.unit.block_start : c.unit.block_end]
+
+    def _matcher(self, weights: dict[str, float]):
+        """Weighted overlap of query terms with a token set; a query term also matches corpus
+        terms it is a prefix of ("auto" ~ "automat", "config" ~ "configur")."""
+        expand: dict[str, frozenset[str]] = {}
+        for t in weights:
+            alts = {t}
+            if len(t) >= 4:
+                alts |= {v for v in self.keyword.vocab_by_prefix.get(t[:4], ()) if v.startswith(t) or (len(v) >= 5 and t.startswith(v))}
+            expand[t] = frozenset(alts)
+
+        def match(toks: frozenset[str]) -> float:
+            return sum(w for t, w in weights.items() if w and not expand[t].isdisjoint(toks))
+
+        return match
 
     def _reason(self, c: Candidate, provider: str) -> str:
         sec = c.unit.section or "the document"

@@ -1,0 +1,281 @@
+"""Command line: ``triage ask | index | eval | classify | providers``.
+
+A thin adapter: parse arguments, call :class:`bot.service.Bot`, format with rich (or
+``--json``). Errors from the engine become one clear line and a non-zero exit code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from .config import Settings
+from .errors import BotError, InputError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    help="Support-triage bot: is X supported? Per-vendor verdicts quoted from the vendors' support policies.",
+)
+out = Console()
+err = Console(stderr=True)
+
+BADGE = {
+    "covered": ("COVERED", "bold white on green"),
+    "best-effort": ("BEST EFFORT", "bold black on yellow"),
+    "not-covered": ("NOT COVERED", "bold white on red"),
+    "unknown": ("UNKNOWN — ESCALATE", "bold white on blue"),
+    "mixed": ("MIXED", "bold black on white"),
+}
+
+IndexOpt = typer.Option(None, "--index", help="Index folder [env: BOT_INDEX_DIR].", show_default=False)
+CorpusOpt = typer.Option(None, "--corpus", help="Corpus folder [env: BOT_CORPUS_DIR].", show_default=False)
+JsonOpt = typer.Option(False, "--json", help="Print machine-readable JSON instead of a report.")
+
+
+def _settings(index: Optional[Path], corpus: Optional[Path], **extra) -> Settings:
+    kw = {k: v for k, v in extra.items() if v is not None}
+    if index is not None:
+        kw["index_dir"] = index
+    if corpus is not None:
+        kw["corpus_dir"] = corpus
+    return Settings(**kw)
+
+
+def _fail(e: BotError, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({"error": {"code": e.code, "message": str(e)}}))
+    err.print(f"[bold red]error:[/] {Text(str(e))}", highlight=False)
+    raise typer.Exit(e.exit_code)
+
+
+def _progress_cb(console: Console):
+    """A rich progress bar for index builds on a terminal; plain lines otherwise."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    state: dict = {}
+
+    def cb(stage: str, done: int, total: int) -> None:
+        if not console.is_terminal:
+            if done in (0, total):
+                console.print(f"{stage}: {done}/{total}")
+            return
+        if "p" not in state:
+            state["p"] = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console, transient=True)
+            state["p"].start()
+            state["tasks"] = {}
+        p = state["p"]
+        if stage not in state["tasks"]:
+            state["tasks"][stage] = p.add_task(stage, total=total)
+        p.update(state["tasks"][stage], completed=done, total=total)
+        if all(t.finished for t in p.tasks):
+            p.stop()
+            del state["p"]
+
+    return cb
+
+
+def _open_bot(settings: Settings):
+    from .service import Bot
+
+    return Bot.open(settings, notify=lambda m: err.print(f"[dim]{m}[/]"), on_progress=_progress_cb(err))
+
+
+def render_answer(console: Console, ans, providers) -> None:
+    label, style = BADGE[ans.verdict]
+    console.print(Text.assemble(("Q: ", "bold"), ans.question if len(ans.question) < 300 else ans.question[:297] + "…"))
+    for f in ans.findings:
+        p = providers.get(f.provider)
+        name = f"{p.vendor} {p.product}" if p else f.provider
+        blabel, bstyle = BADGE[f.verdict]
+        body = Text()
+        body.append(f"{f.reason}\n", style="")
+        if f.condition:
+            body.append("Condition: ", style="bold")
+            body.append(" ".join(f.condition.split()) + " (the ticket does not say this holds)\n", style="italic")
+        for i, c in enumerate(f.citations, 1):
+            q = " ".join(c.quote.split())
+            body.append(f"\n[{i}] ", style="bold cyan")
+            body.append(f"“{q if len(q) <= 400 else q[:399] + '…'}”\n", style="italic")
+            body.append(f"    {c.title} › {c.section or '—'}  (chars {c.start}–{c.end})\n    {c.url}\n", style="dim")
+        title = Text.assemble((f" {blabel} ", bstyle), "  ", (name, "bold"), f"  confidence {f.confidence:.2f}")
+        console.print(Panel(body, title=title, title_align="left", border_style="cyan"))
+    if ans.escalate:
+        console.print(Text(" NEEDS A HUMAN ", style="bold white on magenta"), "a vendor's policy does not clearly decide this — escalate.")
+    else:
+        console.print(Text.assemble(("Overall: ", "bold"), (f" {label} ", style)))
+
+
+@app.command()
+def ask(
+    question: str = typer.Argument(..., help="The question or ticket text; '-' reads standard input."),
+    provider: Optional[str] = typer.Option(None, "--provider", "-p", help="Scope to one provider id (e.g. aks, oke)."),
+    as_json: bool = JsonOpt,
+    index: Optional[Path] = IndexOpt,
+    corpus: Optional[Path] = CorpusOpt,
+):
+    """Answer one question: a verdict per vendor with quoted evidence."""
+    try:
+        if question == "-":
+            question = sys.stdin.read()
+        settings = _settings(index, corpus)
+        bot = _open_bot(settings)
+        ans = bot.answer(question, provider)
+    except BotError as e:
+        _fail(e, as_json)
+    if as_json:
+        print(json.dumps(ans.to_dict(), ensure_ascii=False, indent=1))
+    else:
+        render_answer(out, ans, bot.providers)
+
+
+@app.command("index")
+def index_cmd(
+    force: bool = typer.Option(False, "--force", help="Re-embed everything instead of reusing unchanged chunks."),
+    as_json: bool = JsonOpt,
+    index: Optional[Path] = IndexOpt,
+    corpus: Optional[Path] = CorpusOpt,
+):
+    """(Re)build the index from the corpus. Unchanged chunks are reused, the swap is atomic."""
+    from .embed import get_embedder
+    from .index import build_index
+
+    try:
+        s = _settings(index, corpus)
+        emb = get_embedder(s.embedder)
+        r = build_index(s.corpus_dir, s.index_dir, emb, force=force, batch_size=s.batch_size, on_progress=_progress_cb(err))
+    except BotError as e:
+        _fail(e, as_json)
+    if as_json:
+        print(json.dumps(r.to_dict()))
+        return
+    t = Table(show_header=False, box=None)
+    t.add_row("index", str(s.index_dir))
+    t.add_row("build", str(r.build_id))
+    t.add_row("result", r.message)
+    t.add_row("chunks / units", f"{r.chunks} / {r.units}")
+    t.add_row("embedded / reused", f"{r.embedded} / {r.reused}")
+    if r.changed_files:
+        t.add_row("changed files", ", ".join(r.changed_files))
+    if r.removed_files:
+        t.add_row("removed files", ", ".join(r.removed_files))
+    t.add_row("time", f"{r.seconds:.2f}s")
+    out.print(Panel(t, title="triage index", title_align="left"))
+
+
+@app.command("eval")
+def eval_cmd(
+    file: Path = typer.Argument(..., help="JSONL eval file (id, question, provider, expected, evidence)."),
+    as_json: bool = JsonOpt,
+    repeats: int = typer.Option(1, "--repeats", min=1, help="Time each question N times for steadier latency."),
+    show_misses: int = typer.Option(30, "--misses", help="How many misses to list."),
+    index: Optional[Path] = IndexOpt,
+    corpus: Optional[Path] = CorpusOpt,
+):
+    """Quality and latency report: accuracy, macro-F1, evidence hit@3, unknown P/R, p50/p95 vs floor."""
+    from rich.progress import Progress
+
+    from .evaluate import evaluate, load_items
+
+    try:
+        items = load_items(file)
+        bot = _open_bot(_settings(index, corpus))
+        with Progress(console=err, transient=True, disable=as_json or not err.is_terminal) as prog:
+            task = prog.add_task("evaluating", total=len(items))
+            rep = evaluate(bot, items, progress=lambda n: prog.advance(task, n), repeats=repeats)
+    except BotError as e:
+        _fail(e, as_json)
+    if as_json:
+        print(json.dumps(rep, indent=1))
+        return
+    lat = rep["latency_ms"]
+    t = Table(title=f"triage eval {file}", show_header=True)
+    t.add_column("metric")
+    t.add_column("value", justify="right")
+    t.add_row("questions / (question, provider) pairs", f"{rep['file_items']} / {rep['pairs']}")
+    t.add_row("verdict accuracy", f"{rep['verdict_accuracy']:.3f}")
+    t.add_row("macro-F1 (4 labels)", f"{rep['macro_f1']:.3f}")
+    t.add_row("evidence hit@3", f"{rep['evidence_hit_at_3']:.3f}  ({rep['evidence_pairs']} pairs)")
+    t.add_row("unknown precision / recall", f"{rep['unknown_precision']:.3f} / {rep['unknown_recall']:.3f}")
+    t.add_row("answer() p50 / p95", f"{lat['answer_p50']:.1f} / {lat['answer_p95']:.1f} ms")
+    t.add_row("floor p50 / p95 (embed + Chroma query)", f"{lat['floor_p50']:.1f} / {lat['floor_p95']:.1f} ms")
+    t.add_row("ratio p50 / p95", f"{lat['ratio_p50']:.2f}× / {lat['ratio_p95']:.2f}×")
+    out.print(t)
+    pl = Table(title="per label", show_header=True)
+    for col in ("label", "precision", "recall", "F1", "support"):
+        pl.add_column(col, justify="right" if col != "label" else "left")
+    for label, m in rep["per_label"].items():
+        pl.add_row(label, f"{m['precision']:.2f}", f"{m['recall']:.2f}", f"{m['f1']:.2f}", str(m["support"]))
+    out.print(pl)
+    if rep["misses"]:
+        mt = Table(title=f"misses ({len(rep['misses'])})", show_lines=False)
+        for col in ("id", "provider", "expected", "got", "evidence", "question"):
+            mt.add_column(col, overflow="fold")
+        for m in rep["misses"][:show_misses]:
+            ev = "-" if m["evidence_hit"] is None else ("hit" if m["evidence_hit"] else "MISS")
+            mt.add_row(m["id"], m["provider"], m["expected"], m["predicted"], ev, " ".join(m["question"].split())[:90])
+        out.print(mt)
+
+
+@app.command()
+def classify(
+    infile: Path = typer.Argument(..., help="JSONL questions: {id, question, provider?} per line."),
+    out_path: Path = typer.Option(..., "--out", "-o", help="Output JSONL: one Answer JSON (plus id) per line."),
+    as_json: bool = JsonOpt,
+    index: Optional[Path] = IndexOpt,
+    corpus: Optional[Path] = CorpusOpt,
+):
+    """Answer a file of questions (batch triage)."""
+    from .batch import classify_jsonl
+
+    try:
+        bot = _open_bot(_settings(index, corpus))
+        summary = classify_jsonl(bot, infile, out_path, progress_console=err)
+    except BotError as e:
+        _fail(e, as_json)
+    if as_json:
+        print(json.dumps(summary))
+    else:
+        out.print(f"wrote {summary['rows']} answers to {out_path} ({summary['errors']} errors) in {summary['seconds']:.1f}s")
+
+
+@app.command()
+def providers(as_json: bool = JsonOpt, index: Optional[Path] = IndexOpt, corpus: Optional[Path] = CorpusOpt):
+    """List providers and documents in the index."""
+    try:
+        info = _open_bot(_settings(index, corpus)).info()
+    except BotError as e:
+        _fail(e, as_json)
+    if as_json:
+        print(json.dumps(info, indent=1))
+        return
+    t = Table(title=f"index {info['build_id']} built {info['built_at']} ({info['chunks']} chunks)")
+    for col in ("provider", "vendor", "product", "document", "chunks"):
+        t.add_column(col)
+    for p in info["providers"]:
+        for d in p["documents"]:
+            t.add_row(p["id"], p["vendor"], p["product"], f"{d['title']}\n{d['url']}", str(d["chunks"]))
+    out.print(t)
+
+
+def main() -> None:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()
