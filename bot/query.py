@@ -91,6 +91,8 @@ def question_sentences(text: str) -> str:
             if i > 0 and len(tokens(p)) < 5 and i - 1 not in keep:
                 keep.append(i - 1)
             keep.append(i)
+    if keep and 0 not in keep:
+        keep.append(0)  # the opening sentence usually states the problem
     return " ".join(parts[i] for i in sorted(set(keep))) if keep else text
 
 
@@ -132,6 +134,9 @@ def is_common_word(w: str) -> bool:
         return all(is_common_word(p) for p in re.split(r"[-.]", w) if p)
     for suf, rep in (("s", ""), ("es", ""), ("ly", ""), ("ing", ""), ("ing", "e"), ("ed", ""), ("ed", "e"), ("ness", ""), ("ally", "al"), ("ies", "y")):
         if w.endswith(suf) and len(w) - len(suf) >= 3 and (w[: -len(suf)] + rep) in c:
+            return True
+    for pre in ("un", "re", "non", "pre", "de", "dis", "mis", "sub", "over", "under", "multi", "auto"):
+        if w.startswith(pre) and len(w) - len(pre) >= 3 and is_common_word(w[len(pre):]):
             return True
     return any(w[:i] in c and w[i:] in c for i in range(3, len(w) - 2))
 
@@ -245,10 +250,11 @@ class QueryAnalyzer:
             w = m.group(0)
             lw = w.lower()
             if (
-                len(lw) >= 3
+                len(lw) >= 4
                 and not w.isupper()
                 and stem(lw) not in INTENT
-                and not any(ch.isdigit() for ch in lw[:2])
+                and not any(ch.isdigit() for ch in lw)
+                and "." not in lw
                 and lw not in names
                 and not is_common_word(lw)
             ):

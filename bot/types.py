@@ -35,6 +35,9 @@ class Provider:
     def names(self) -> tuple[str, ...]:
         """Every way a ticket may name this provider (id, vendor, product, acronym, aliases)."""
         out: list[str] = [self.id, self.vendor, self.product, *self.aliases]
+        first = self.vendor.split()[0] if self.vendor.split() else ""
+        if len(self.vendor.split()) > 1 and len(first) >= 4 and first[0].isupper():
+            out.append(first)  # "Northwind Cloud" is also written "Northwind"
         if "(" in self.product and self.product.endswith(")"):
             base, _, acro = self.product[:-1].partition("(")
             out += [base.strip(), acro.strip()]

@@ -30,6 +30,7 @@ POS: Verdict = "covered"
 BE: Verdict = "best-effort"
 UNK: Verdict = "unknown"
 
+IDF_POWER = 2.0  # squared idf: the rarest words (names of things) decide what a passage is about
 _NOT = r"(?:does not|doesn't|do not|don't|did not|will not|won't|would not|cannot|can't|can not|is not|isn't|are not|aren't|not)"
 
 
@@ -60,34 +61,42 @@ class PolicyReader:
     def __init__(self, provider: Provider):
         names = sorted({normalize(n) for n in provider.names if len(n) > 1}, key=len, reverse=True)
         v = "|".join(re.escape(n) for n in names)
-        party = rf"(?:(?:{v})(?:'s)?(?:\s+(?:technical\s+)?(?:support|product|engineering)(?:\s+and\s+engineering)?(?:\s+teams?)?|\s+team|\s+personnel)?|the\s+[\w-]+\s+team|we)"
+        staff = r"(?:(?:technical\s+)?support(?:\s+and\s+engineering)?(?:\s+teams?|\s+engineers?)?|product|engineering|engineers?|team|teams|personnel|staff|operations)"
+        party = rf"(?:(?:{v})(?:'s)?(?:\s+{staff})?|the\s+[\w-]+\s+team|(?:our\s+)?support\s+engineers|we)"
         self.vendor = party
         cust = r"(?:you|customers?|users?|the\s+customer|the\s+user|the\s+client|clients?)"
         w = r"(?:[\w'-]+\s+)"
+        act = (r"(?:manages|monitors|maintains|operates|performs|patches|deploys|hardens|handles|restores|repairs|backs\s+up|"
+               r"applies|publishes|keeps|ships|builds|installs|hosts|runs|upgrades|updates|snapshots|replaces|fixes|resolves|"
+               r"investigates|troubleshoots|assists|helps|takes\s+care|is\s+accountable|will\s+(?:patch|apply|detect|restore|handle|perform|fix|"
+               r"investigate|help|assist|point|notify|replace|upgrade)|can\s+(?:advise|answer|help|assist))")
         self.patterns: list[tuple[re.Pattern, Verdict | None, float]] = [
             (re.compile(r"\bbest[\s-]*effort\b"), BE, 1.0),
-            (re.compile(rf"\b{_NOT}\s+{w}{{0,2}}(?:provide|offer|give)\s+{w}{{0,3}}?(?:support|advice)\b"), NEG, 1.0),
-            (re.compile(rf"\b(?:does not|doesn't|do not|don't|will not|won't|cannot|can't)\s+(?:\w+\s+)?support\b"), NEG, 1.0),
+            (re.compile(r"\b(?:does not|doesn't|do not|don't|will not|won't)\s+(?:affect|impact|change|void)\s+(?:your\s+|the\s+)?support\b"), POS, 1.0),
+            (re.compile(rf"\b{_NOT}\s+{w}{{0,2}}(?:provide|offer|give)\s+{w}{{0,3}}?(?:support|advice|assistance|help)\b"), NEG, 1.0),
+            (re.compile(r"\b(?:does not|doesn't|do not|don't|will not|won't|cannot|can't|never)\s+(?!affect|impact|change|void)(?:\w+\s+)?support\b"), NEG, 1.0),
             (re.compile(r"\b(?:not|isn't|aren't|never|no longer)\s+(?:be\s+|being\s+|officially\s+)?(?:supported|covered)\b"), NEG, 1.0),
             (re.compile(r"\b(?:unsupported|unsupportable|not\s+supportable)\b"), NEG, 1.0),
-            (re.compile(r"\b(?:out\s+of\s+scope|not\s+in\s+scope|excluded\s+from)\b"), NEG, 0.9),
-            (re.compile(rf"\b{cust}\s+(?:are|is)\s+(?:\w+\s+)?responsible\b"), NEG, 1.0),
-            (re.compile(r"\b(?:it\s+is\s+)?your\s+responsibilit(?:y|ies)\b"), NEG, 1.0),
+            (re.compile(r"\b(?:out\s*(?:side)?\s+(?:of\s+)?(?:the\s+)?scope|not\s+in\s+(?:the\s+)?scope|not\s+within\s+(?:the\s+)?scope|excluded\s+from)\b"), NEG, 0.9),
+            (re.compile(rf"\b{cust}\s+(?:alone\s+)?(?:are|is)\s+(?:\w+\s+)?(?:responsible|accountable)\b"), NEG, 1.0),
+            (re.compile(r"\b(?:it\s+is\s+)?your\s+(?:own\s+)?(?:responsibilit(?:y|ies)|task|job|duty)\b|\b(?:is|are)\s+yours\s+to\b"), NEG, 1.0),
             (re.compile(r"\bcustomer(?:'s)?\s+responsibilit(?:y|ies)\b"), NEG, 1.0),
             (re.compile(rf"\b{cust}\s+(?:have|has)\s+(?:a|the)\s+responsibility\b"), NEG, 0.6),
             (re.compile(rf"\b{cust}\s+(?:must|(?:are|is)\s+required\s+to)\b"), NEG, 0.5),
             (re.compile(rf"\b{cust}\s+(?:cannot|can't|can\s+not|(?:are|is)\s+not\s+(?:allowed|permitted|able)\s+to|may\s+not)\s+\w+"), NEG, 0.8),
             (re.compile(rf"\b(?:not|aren't|isn't)\s+(?:directly\s+)?(?:available|accessible)\s+to\s+{cust}"), NEG, 0.8),
             (re.compile(rf"\b(?:responsibility|responsible)\s+of\s+{cust}\b"), NEG, 1.0),
+            (re.compile(rf"\b{cust}\s+(?:\w+\s+){{1,6}}?(?:yourself|yourselves|themselves|on\s+your\s+own)\b"), NEG, 0.7),
+            (re.compile(r"^\s*(?:do\s+not|don't|never|avoid)\s+(?:\w+)"), NEG, 0.6),
             (re.compile(rf"\b(?:share|shares|shared)\s+(?:the\s+)?responsibilit(?:y|ies)\b|\bresponsibility\s*:\s*shared\b"), None, 0.4),
-            (re.compile(rf"\b{party}\s+{_NOT}\s+(?:\w+\s+){{0,2}}?(?:automatically\s+)?\w+"), NEG, 0.7),
+            (re.compile(rf"\b{party}\s+(?:{_NOT}|never)\s+(?:\w+\s+){{0,2}}?(?:automatically\s+)?\w+"), NEG, 0.7),
             (re.compile(rf"\b{party}\s+{w}{{0,2}}?(?:provides?|offers?|gives?|delivers?)\s+{w}{{0,4}}?support\b"), POS, 1.0),
             (re.compile(rf"\b{party}\s+(?:\w+\s+)?(?:supports|does\s+support|will\s+support|is\s+supported)\b"), POS, 1.0),
-            (re.compile(r"\bsupport\s+includes\b|\b(?:is|are)\s+(?:fully\s+)?supported\b|\bareas\s+covered\b|\bcovered\s+by\b"), POS, 0.9),
-            (re.compile(rf"\b{party}\s+(?:is|are)\s+(?:\w+\s+)?responsible\b"), POS, 1.0),
+            (re.compile(r"\bsupport\s+includes\b|\b(?:is|are)\s+(?:fully\s+)?supported\b|\bareas\s+covered\b|\bcovered\s+by\b|\bwithin\s+(?:the\s+)?scope\b|\bin\s+scope\b"), POS, 0.9),
+            (re.compile(rf"\b{party}\s+(?:alone\s+)?(?:is|are)\s+(?:\w+\s+)?(?:responsible|accountable)\b"), POS, 1.0),
             (re.compile(rf"\b(?:it\s+is\s+)?{party}\s+responsibilit(?:y|ies)\b|\bresponsibilit(?:y|ies)\s+of\s+{party}|\b{party}\s+(?:has|have|assumes?)\s+(?:the\s+)?responsibility\b"), POS, 1.0),
-            (re.compile(rf"\b(?:managed|maintained|operated|monitored|patched|handled|performed|hardened|provided|remediated|restored)\s+(?:\w+\s+)?by\s+{party}\b"), POS, 0.9),
-            (re.compile(rf"\b{party}\s+(?:\w+\s+)?(?:manages|monitors|maintains|operates|performs|patches|deploys|hardens|handles|restores|backs\s+up|will\s+(?:patch|apply|detect|restore|handle|perform|fix)|can\s+(?:advise|answer|help))\b"), POS, 0.8),
+            (re.compile(rf"\b(?:managed|maintained|operated|monitored|patched|handled|performed|hardened|provided|remediated|restored|run|hosted|built)\s+(?:\w+\s+)?by\s+{party}\b"), POS, 0.9),
+            (re.compile(rf"\b{party}\s+(?:\w+\s+)?{act}\b"), POS, 0.8),
             (re.compile(r"\b(?:are|is|be|get)\s+automatically\s+(?:remediated|patched|restored|applied|updated|upgraded|backed\s+up)\b|\breceive\s+(?:[\w-]+\s+){0,3}automatically\b|\bautomated\b"), POS, 0.7),
         ]
         self.col_vendor = re.compile(rf"\b{party}\s*responsibilit|\bresponsibilities\s+for\b.*\b(?:{v})\b|^(?:{v})\b.*\bresponsibilit")
@@ -137,7 +146,11 @@ class PolicyReader:
 _COND = re.compile(r"^\s*(?:if|when|where|once|unless|provided that|as long as)\b[^,]*,\s*", re.I)
 _UNLESS_MID = re.compile(r"\bunless\s+(?:otherwise\s+)?[\w\s-]{0,40}?(?:documented|specified|stated|noted|agreed)\b", re.I)
 _PAREN = re.compile(r"\(([^()]*)\)")
-_THIRD_PARTY = re.compile(r"\bthird[\s-]+part(?:y|ies)\b", re.I)
+_THIRD_PARTY = re.compile(
+    r"\b(?:third[\s-]+party|open[\s-]+source|closed[\s-]+source|commercial|other\s+vendors?)\b[^.]{0,80}?\b(?:software|projects?|tools?|products?|packages?|components?|applications?|solutions?)\b"
+    r"|\b(?:software|projects?|tools?|products?|packages?)\b[^.]{0,40}?\b(?:third[\s-]+part(?:y|ies)|other\s+vendors?)\b",
+    re.I,
+)
 
 
 def split_clauses(text: str) -> list[tuple[int, str, bool]]:
@@ -289,8 +302,8 @@ class Judge:
 
     def decide(self, query: Query, provider: str, hits: list[Hit], qvec: np.ndarray, n_citations: int, docs: dict[str, dict]) -> Finding:
         kw = self.keyword
-        weights = {t: kw.idf(t) if kw.known(t) else 0.0 for t in query.terms}
-        max_idf = kw.idf("\x00never\x00")
+        weights = {t: kw.idf(t) ** IDF_POWER if kw.known(t) else 0.0 for t in query.terms}
+        max_idf = kw.idf("\x00never\x00") ** IDF_POWER
         w_all = sum(weights[t] if kw.known(t) else max_idf for t in query.terms)
         w_known = sum(weights.values())
         self.last_debug = None
@@ -346,7 +359,10 @@ class Judge:
         }
         self.last_debug["retained"] = query.retained
         off_corpus = query.retained < 0.8
-        weak = (best.lex < 0.3 and best.dense < 0.45) or best.rel < 0.3
+        salient = sorted((t for t in weights if weights[t] > 0), key=lambda t: -weights[t])[:3]
+        addressed = any(self._matcher({t: 1.0})(best.clause.toks | self.context_tokens(best.unit)) for t in salient)
+        weak = ((best.lex < 0.3 and best.dense < 0.45) or best.rel < 0.3) and not (addressed and best.dense >= 0.5)
+        self.last_debug.update(salient=salient, addressed=addressed)
         if off_corpus or weak:
             cat = self._by_category(query, provider, qvec, n_citations, docs)
             if cat is not None:
@@ -382,7 +398,7 @@ class Judge:
         the category every tool the vendor did not ship falls in — third-party software."""
         pterms = self.keyword.provider_terms.get(provider, set())
         names = [n for n in query.names if not set(tokens(n)) <= pterms]
-        if not (names and query.support_intent):
+        if not (names and query.support_intent) or len(names) > 2:
             return None
         ids = self._category_units(provider)
         if not ids:
@@ -392,7 +408,7 @@ class Judge:
         cands = [c for c in self._candidates(query, sibling_ids, qvec, lambda toks: 0.0, 0.0) if c.verdict != POS]
         if not cands:
             return None
-        cands.sort(key=lambda c: (not c.conditional or c.cond_holds, _THIRD_PARTY.match(c.unit.text) is not None, c.dense), reverse=True)
+        cands.sort(key=lambda c: (not c.conditional or c.cond_holds, (m := _THIRD_PARTY.search(c.unit.text)) is not None and m.start() < 5, c.dense), reverse=True)
         best = cands[0]
         condition = next((c.unit.text for c in cands if c.conditional and not c.cond_holds and c.unit.block_start == best.unit.block_start), None)
         name = names[0]
