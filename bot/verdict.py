@@ -30,6 +30,7 @@ POS: Verdict = "covered"
 BE: Verdict = "best-effort"
 UNK: Verdict = "unknown"
 
+TOP_TERMS = 4
 IDF_POWER = 2.0  # squared idf: the rarest words (names of things) decide what a passage is about
 _NOT = r"(?:does not|doesn't|do not|don't|did not|will not|won't|would not|cannot|can't|can not|is not|isn't|are not|aren't|not)"
 
@@ -306,6 +307,9 @@ class Judge:
         max_idf = kw.idf("\x00never\x00") ** IDF_POWER
         w_all = sum(weights[t] if kw.known(t) else max_idf for t in query.terms)
         w_known = sum(weights.values())
+        # long tickets: coverage is measured against their most specific terms, not every word
+        top = sorted(weights.values(), reverse=True)[:TOP_TERMS]
+        w_norm = sum(top)
         self.last_debug = None
         if not query.terms or w_known <= 0:
             cat = self._by_category(query, provider, qvec, n_citations, docs)
@@ -315,7 +319,7 @@ class Judge:
             return Finding(provider, UNK, 0.9 if query.terms else 0.7, f"Not decided by the policy: {why}.", ())
 
         unit_ids = [ui for hit in hits for ui in self.units_by_chunk.get(hit.chunk.id, [])]
-        cands = self._candidates(query, unit_ids, qvec, self._matcher(weights), w_known)
+        cands = self._candidates(query, unit_ids, qvec, self._matcher(weights), w_norm)
         if not cands:
             return Finding(provider, UNK, 0.6, "No passage of the policy takes a position on this.", ())
         best = cands[0]
@@ -349,7 +353,7 @@ class Judge:
                 condition = c.unit.text
                 break
 
-        cov_all = best.lex * w_known / w_all
+        cov_all = min(1.0, best.lex * w_norm / w_all)
         unknown_share = 1.0 - w_known / w_all
         self.last_debug = {
             "lex": best.lex, "lex_ctx": best.lex_ctx, "dense": best.dense, "rel": best.rel, "strength": best.strength,
