@@ -46,6 +46,7 @@ _LOG_LINE = re.compile(
     )""",
     re.X,
 )
+_URL = re.compile(r"\b(?:https?://|www\.)\S+|\b[\w.-]+\.(?:com|io|org|net|dev|example)(?:/\S*)?", re.I)
 _SIGNATURE = re.compile(r"^\s*(?:--\s*$|(?:best|kind|warm)?\s*regards,?\s*$|thanks,?\s*$|thank you,?\s*$|cheers,?\s*$|sent from my)", re.I)
 _QUOTE_HEADER = re.compile(r"^\s*(?:on .+ wrote:|-+\s*original message\s*-+|from:\s.+)\s*$", re.I)
 
@@ -246,11 +247,12 @@ class QueryAnalyzer:
         doc_hit = any(t in DOC_WORDS for t in toks)
         neg_doc = bool(re.search(r"\b(?:not|n't|without|never|didn't|no)\b[^.?!]{0,40}\b(?:doc|guide|instruction|tutorial)", low))
         names = []
-        for m in re.finditer(r"[A-Za-z][A-Za-z0-9]*(?:[-.][A-Za-z0-9]+)*", self._strip_names(focus)):
+        for m in re.finditer(r"[A-Za-z][A-Za-z0-9]*(?:[-.][A-Za-z0-9]+)*", _URL.sub(" ", self._strip_names(focus))):
             w = m.group(0)
             lw = w.lower()
             if (
-                len(lw) >= 4
+                sum(ch.isupper() for ch in w[1:]) <= 2  # CamelCaseIdentifiers are code, not products
+                and len(lw) >= 4
                 and not w.isupper()
                 and stem(lw) not in INTENT
                 and not any(ch.isdigit() for ch in lw)

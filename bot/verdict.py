@@ -411,15 +411,23 @@ class Judge:
             return None
         block_ids = {self.units[i].block_start for i in ids}
         sibling_ids = [i for i, u in enumerate(self.units) if u.provider == provider and u.block_start in block_ids and u.role != "note"]
-        cands = [c for c in self._candidates(query, sibling_ids, qvec, lambda toks: 0.0, 0.0) if c.verdict != POS]
+        kw = self.keyword
+        weights = {t: kw.idf(t) ** IDF_POWER for t in query.terms if kw.known(t)}
+        cands = [c for c in self._candidates(query, sibling_ids, qvec, self._matcher(weights), sum(weights.values()) or 1.0) if c.verdict != POS]
         if not cands:
             return None
-        cands.sort(key=lambda c: (not c.conditional or c.cond_holds, (m := _THIRD_PARTY.search(c.unit.text)) is not None and m.start() < 5, c.dense), reverse=True)
+
+        def heads_category(c: Candidate) -> bool:
+            m = _THIRD_PARTY.search(c.unit.text)
+            return m is not None and m.start() < 5
+
+        cands.sort(key=lambda c: (not c.conditional or c.cond_holds, heads_category(c), round(c.lex, 2), c.dense), reverse=True)
         best = cands[0]
+        others = [c for c in cands[1:] if heads_category(c) and c.unit.block_start != best.unit.block_start and c.verdict == best.verdict]
         condition = next((c.unit.text for c in cands if c.conditional and not c.cond_holds and c.unit.block_start == best.unit.block_start), None)
         name = names[0]
         reason = f'"{name}" is not named in the policy; as third-party software it falls under: "{_clip(self._block_text(best, docs))}" ({best.unit.section}).'
-        return Finding(provider, best.verdict, 0.55, reason, self._citations([best], docs, n_citations, query, best), condition)
+        return Finding(provider, best.verdict, 0.55, reason, self._citations([best] + others[:1], docs, n_citations, query, best), condition)
 
     def _block_text(self, c: Candidate, docs: dict[str, dict]) -> str:
         return docs[c.unit.doc_id]["text"][c.unit.block_start : c.unit.block_end]
