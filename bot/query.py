@@ -261,6 +261,11 @@ class QueryAnalyzer:
                 and not is_common_word(lw)
             ):
                 names.append(lw)
+        if names:
+            # a tool name counts only next to the ask about it ("is X supported", "help with X")
+            ws = [x.lower() for x in re.findall(r"[A-Za-z][\w.-]*", focus)]
+            asks = [i for i, x in enumerate(ws) if stem(x) in _SUPPORT_INTENT or (self.correct(x) and stem(self.correct(x)) in _SUPPORT_INTENT)]
+            names = [n for n in names if any(abs(i - j) <= 5 for i, x in enumerate(ws) if x == n for j in asks)]
         reduced = None
         if self.vocab:
             def keep(m: re.Match) -> str:

@@ -58,8 +58,15 @@ def words(text: str) -> list[str]:
     return out
 
 
+_HOWTO = re.compile(r"\bhow\s+(?:to|do\s+(?:i|we|you)|can\s+(?:i|we)|should\s+(?:i|we)|would\s+(?:i|we))\b", re.I)
+
+
 def tokens(text: str) -> list[str]:
-    """Stemmed content tokens: the vocabulary of both BM25 and subject matching."""
+    """Stemmed content tokens: the vocabulary of both BM25 and subject matching.
+
+    "how to" / "how do I" become one token, ``howto``: policies exclude how-to questions as
+    a class, and the phrase is otherwise made of stopwords."""
+    text = _HOWTO.sub(" howto ", text)
     return [stem(w) for w in words(text) if w not in STOPWORDS and len(w) > 1 or w.isdigit()]
 
 

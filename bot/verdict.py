@@ -88,7 +88,6 @@ class PolicyReader:
             (re.compile(rf"\b(?:not|aren't|isn't)\s+(?:directly\s+)?(?:available|accessible)\s+to\s+{cust}"), NEG, 0.8),
             (re.compile(rf"\b(?:responsibility|responsible)\s+of\s+{cust}\b"), NEG, 1.0),
             (re.compile(rf"\b{cust}\s+(?:\w+\s+){{1,6}}?(?:yourself|yourselves|themselves|on\s+your\s+own)\b"), NEG, 0.7),
-            (re.compile(r"^\s*(?:do\s+not|don't|never|avoid)\s+(?:\w+)"), NEG, 0.6),
             (re.compile(rf"\b(?:share|shares|shared)\s+(?:the\s+)?responsibilit(?:y|ies)\b|\bresponsibility\s*:\s*shared\b"), None, 0.4),
             (re.compile(rf"\b{party}\s+(?:{_NOT}|never)\s+(?:\w+\s+){{0,2}}?(?:automatically\s+)?\w+"), NEG, 0.7),
             (re.compile(rf"\b{party}\s+{w}{{0,2}}?(?:provides?|offers?|gives?|delivers?)\s+{w}{{0,4}}?support\b"), POS, 1.0),
@@ -178,6 +177,7 @@ class Candidate:
     lex: float  # subject coverage by the clause/unit itself
     lex_ctx: float  # coverage by its context (headings, lead, qualified passage)
     dense: float
+    lex_obj: float = 0.0  # coverage by what the cue phrase is about (the words after it)
     rel: float = 0.0
     conditional: bool = False
     cond_holds: bool = False
@@ -286,7 +286,12 @@ class Judge:
                     if cue is None or cue.verdict is None:
                         continue
                 lex = match(cl.toks) / w_known if w_known else 0.0
-                c = Candidate(u, cl, cue.verdict, cue.strength, source, gov, lex, lex_ctx, dense, conditional=cl.cond_kind == "if")
+                if source == "own" and w_known:
+                    obj = normalize(cl.text)[max(0, cue.end - 40):]
+                    lex_obj = match(frozenset(tokens(obj))) / w_known
+                else:
+                    lex_obj = lex
+                c = Candidate(u, cl, cue.verdict, cue.strength, source, gov, lex, lex_ctx, dense, lex_obj, conditional=cl.cond_kind == "if")
                 if cl.cond_kind == "unless" and cl.cond_docs and query.asserts_docs:
                     c.verdict = {NEG: POS, POS: NEG}.get(c.verdict, c.verdict)
                     c.cond_holds = True
@@ -294,7 +299,7 @@ class Judge:
                     c.cond_holds = cl.cond_docs and (query.negates_docs if cl.cond_negated else query.asserts_docs)
                 spec = {"own": 1.0, "lead": 0.9, "label": 0.85, "heading": 0.75}[c.source]
                 role = 1.05 if u.role == "note" else 1.0
-                c.rel = (0.55 * c.lex + 0.15 * c.lex_ctx + 0.45 * max(0.0, c.dense)) * (0.85 + 0.15 * spec) * role
+                c.rel = (0.4 * c.lex + 0.15 * c.lex_obj + 0.15 * c.lex_ctx + 0.45 * max(0.0, c.dense)) * (0.85 + 0.15 * spec) * role
                 if c.conditional and not c.cond_holds:
                     c.rel *= 0.5
                 cands.append(c)
