@@ -69,6 +69,10 @@ def strip_noise(text: str) -> str:
         letters = sum(c.isalpha() for c in s)
         if letters < 0.5 * len(s) or len(words(s)) < 2:
             continue
+        toks = s.split()
+        plain = sum(1 for t in toks if re.fullmatch(r"[A-Za-z][a-z']*[.,;:!?)]*|\(?[A-Za-z][a-z']*", t))
+        if not s.endswith("?") and (len(toks) < 4 or plain < 0.7 * len(toks)):
+            continue  # log fields, stack frames, key: value output
         kept.append(s)
     out = " ".join(kept).strip()
     return out or " ".join(text.split())
@@ -190,6 +194,7 @@ def _edit_distance(a: str, b: str, limit: int) -> int:
 class QueryAnalyzer:
     def __init__(self, providers: dict[str, Provider], vocab: set[str] | frozenset[str] = frozenset()):
         self.providers = providers
+        self.known_words = frozenset(vocab)
         self.vocab = frozenset(w for w in vocab if len(w) >= 4 and w.isalpha())
         self._by_first: dict[str, list[str]] = {}
         for w in self.vocab:
@@ -270,7 +275,7 @@ class QueryAnalyzer:
         if self.vocab:
             def keep(m: re.Match) -> str:
                 lw = m.group(0).lower()
-                if lw in STOPWORDS or stem(lw) in INTENT or lw in self.vocab or any(p in self.vocab for p in re.split(r"[-.]", lw)):
+                if lw in STOPWORDS or stem(lw) in INTENT or lw in self.known_words or any(p in self.known_words for p in re.split(r"[-.]", lw)):
                     return m.group(0)
                 return ""
             r = re.sub(r"[A-Za-z][A-Za-z0-9]*(?:[-.][A-Za-z0-9]+)*", keep, focus)
