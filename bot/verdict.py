@@ -31,6 +31,7 @@ BE: Verdict = "best-effort"
 UNK: Verdict = "unknown"
 
 TOP_TERMS = 4
+LONG_WORDS = 20
 IDF_POWER = 2.0  # squared idf: the rarest words (names of things) decide what a passage is about
 _NOT = r"(?:does not|doesn't|do not|don't|did not|will not|won't|would not|cannot|can't|can not|is not|isn't|are not|aren't|not)"
 
@@ -372,6 +373,10 @@ class Judge:
         addressed = any(self._matcher({t: 1.0})(best.clause.toks | self.context_tokens(best.unit)) for t in salient)
         weak = ((best.lex < 0.3 and best.dense < 0.45) or best.rel < 0.3) and not (addressed and best.dense >= 0.5)
         self.last_debug.update(salient=salient, addressed=addressed)
+        if len(query.text.split()) >= LONG_WORDS:
+            # long tickets carry jargon and logs the policy never mentions: judge them by how
+            # well the best passage matches, not by how much of the ticket the corpus explains
+            off_corpus, weak = False, best.rel < 0.35
         if off_corpus or weak:
             cat = self._by_category(query, provider, qvec, n_citations, docs)
             if cat is not None:
