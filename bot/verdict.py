@@ -32,6 +32,7 @@ UNK: Verdict = "unknown"
 
 TOP_TERMS = 4
 LONG_WORDS = 20
+RETAINED = 0.8  # below this cosine the question means something the corpus never speaks of
 IDF_POWER = 2.0  # squared idf: the rarest words (names of things) decide what a passage is about
 _NOT = r"(?:does not|doesn't|do not|don't|did not|will not|won't|would not|cannot|can't|can not|is not|isn't|are not|aren't|not)"
 
@@ -368,7 +369,7 @@ class Judge:
             "max_dense": max(c.dense for c in cands), "verdict": best.verdict, "cov_all": cov_all,
         }
         self.last_debug["retained"] = query.retained
-        off_corpus = query.retained < 0.8
+        off_corpus = query.retained < RETAINED
         salient = sorted((t for t in weights if weights[t] > 0), key=lambda t: -weights[t])[:3]
         addressed = any(self._matcher({t: 1.0})(best.clause.toks | self.context_tokens(best.unit)) for t in salient)
         weak = ((best.lex < 0.3 and best.dense < 0.45) or best.rel < 0.3) and not (addressed and best.dense >= 0.5)
