@@ -29,40 +29,42 @@ def _read_jsonl(path: Path):
 def classify_jsonl(bot, infile: Path, outfile: Path, *, batch: int = 32, progress_console=None) -> dict:
     t0 = time.perf_counter()
     rows = errors = 0
-    pending: list[tuple[str, str, str | None]] = []
+    pending: list[tuple[str | None, str, str | None, str | None]] = []  # (id, question, provider, error)
     with Path(outfile).open("w", encoding="utf-8") as out:
 
         def flush():
             nonlocal rows, errors
             if not pending:
                 return
-            good = []
-            for rid, q, p in pending:
+            problems: dict[int, str] = {i: e for i, (_, _, _, e) in enumerate(pending) if e}
+            for i, (rid, q, p, e) in enumerate(pending):
+                if e:
+                    continue
                 try:
                     bot.check_question(q)
                     if p is not None:
                         bot.scope(bot.analyzer.analyze(q), p)
-                    good.append((rid, q, p))
-                except BotError as e:
-                    out.write(json.dumps({"id": rid, "error": str(e)}) + "\n")
-                    rows += 1
+                except BotError as exc:
+                    problems[i] = str(exc)
+            good = [i for i in range(len(pending)) if i not in problems]
+            answers = dict(zip(good, bot.answer_many([(pending[i][1], pending[i][2]) for i in good], check=False))) if good else {}
+            for i, (rid, _, _, _) in enumerate(pending):  # input order is kept
+                if i in problems:
+                    out.write(json.dumps({"id": rid, "error": problems[i]}) + "\n")
                     errors += 1
-            answers = bot.answer_many([(q, p) for _, q, p in good], check=False) if good else []
-            for (rid, _, _), a in zip(good, answers):
-                out.write(json.dumps({"id": rid, **a.to_dict()}, ensure_ascii=False) + "\n")
+                else:
+                    out.write(json.dumps({"id": rid, **answers[i].to_dict()}, ensure_ascii=False) + "\n")
                 rows += 1
             out.flush()
             pending.clear()
 
         for n, obj, problem in _read_jsonl(infile):
             if problem:
-                out.write(json.dumps({"id": None, "error": problem}) + "\n")
-                rows += 1
-                errors += 1
-                continue
-            rid = str(obj.get("id", f"line-{n}"))
-            q = obj.get("question") or obj.get("text") or ""
-            pending.append((rid, str(q), obj.get("provider")))
+                pending.append((None, "", None, problem))
+            else:
+                rid = str(obj.get("id", f"line-{n}"))
+                q = obj.get("question") or obj.get("text") or ""
+                pending.append((rid, str(q), obj.get("provider"), None))
             if len(pending) >= batch:
                 flush()
         flush()

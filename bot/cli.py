@@ -55,7 +55,7 @@ def _settings(index: Optional[Path], corpus: Optional[Path], **extra) -> Setting
 def _fail(e: BotError, as_json: bool) -> None:
     if as_json:
         print(json.dumps({"error": {"code": e.code, "message": str(e)}}))
-    err.print(f"[bold red]error:[/] {Text(str(e))}", highlight=False)
+    print(f"error: {' '.join(str(e).split())}", file=sys.stderr)  # one line, never wrapped
     raise typer.Exit(e.exit_code)
 
 

@@ -257,7 +257,7 @@ def _old_vectors(index_dir: Path, model_id: str) -> dict[str, list[float]]:
         for name in ("chunks", "units"):
             got = client.get_collection(name).get(include=["embeddings", "metadatas"])
             for meta, vec in zip(got["metadatas"], got["embeddings"]):
-                out[meta["ekey"]] = vec
+                out[meta["ekey"]] = np.asarray(vec, dtype=np.float32).tolist()
     except Exception:
         return {}  # an unreadable old build is simply not reused
     return out
@@ -284,6 +284,11 @@ def build_index(
     files = {d.path: d.sha256 for d in docs}
     with _build_lock(index_dir):
         old = read_manifest(index_dir)
+        if old and not force:
+            try:  # an index that no longer opens is rebuilt, whatever its manifest says
+                Index.open(index_dir)
+            except IndexCorruptError:
+                old, force = None, True
         if old and not force and not staleness(old, corpus_dir, embedder.model_id) and old.get("files") == files:
             return BuildReport(old["build_id"], False, old["chunks"], old["units"], 0, 0, [], [], time.perf_counter() - t0, "index is up to date")
         chunks, units = chunk_corpus(docs)
