@@ -57,13 +57,13 @@ class KeywordIndex:
     def idf(self, term: str) -> float:
         df = self.df.get(term, 0)
         if not df and len(term) >= 4:
-            df = max((self.df[v] for v in self.vocab_by_prefix.get(term[:4], ()) if v.startswith(term) or (len(v) >= 5 and term.startswith(v))), default=0)
+            df = max((self.df[v] for v in self.vocab_by_prefix.get(term[:4], ()) if v.startswith(term) or (len(v) >= 5 and len(term) - len(v) <= 1 and term.startswith(v))), default=0)
         return math.log(1.0 + (self.n_units - df + 0.5) / (df + 0.5))
 
     def known(self, term: str) -> bool:
         if term in self.df:
             return True
-        return len(term) >= 4 and any(v.startswith(term) or (len(v) >= 5 and term.startswith(v)) for v in self.vocab_by_prefix.get(term[:4], ()))
+        return len(term) >= 4 and any(v.startswith(term) or (len(v) >= 5 and len(term) - len(v) <= 1 and term.startswith(v)) for v in self.vocab_by_prefix.get(term[:4], ()))
 
     def scores(self, qtokens: list[str]) -> np.ndarray:
         q = [t for t in qtokens if t in self.df]

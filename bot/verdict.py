@@ -450,7 +450,7 @@ class Judge:
         for t in weights:
             alts = {t}
             if len(t) >= 4:
-                alts |= {v for v in self.keyword.vocab_by_prefix.get(t[:4], ()) if v.startswith(t) or (len(v) >= 5 and t.startswith(v))}
+                alts |= {v for v in self.keyword.vocab_by_prefix.get(t[:4], ()) if v.startswith(t) or (len(v) >= 5 and len(t) - len(v) <= 1 and t.startswith(v))}
             expand[t] = frozenset(alts)
 
         def match(toks: frozenset[str]) -> float:
