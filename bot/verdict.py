@@ -369,7 +369,8 @@ class Judge:
             "max_dense": max(c.dense for c in cands), "verdict": best.verdict, "cov_all": cov_all,
         }
         self.last_debug["retained"] = query.retained
-        off_corpus = query.retained < RETAINED
+        # ... unless a passage answers the question squarely anyway
+        off_corpus = query.retained < RETAINED and not (best.rel >= 0.8 and best.dense >= 0.5)
         salient = sorted((t for t in weights if weights[t] > 0), key=lambda t: -weights[t])[:3]
         addressed = any(self._matcher({t: 1.0})(best.clause.toks | self.context_tokens(best.unit)) for t in salient)
         weak = ((best.lex < 0.3 and best.dense < 0.45) or best.rel < 0.3) and not (addressed and best.dense >= 0.5)
