@@ -103,6 +103,8 @@ def render_answer(console: Console, ans, providers) -> None:
         if f.condition:
             body.append("Condition: ", style="bold")
             body.append(" ".join(f.condition.split()) + " (the ticket does not say this holds)\n", style="italic")
+        if f.citations and f.verdict == "unknown":
+            body.append("\nClosest passages (they do not decide it):", style="bold")
         for i, c in enumerate(f.citations, 1):
             q = " ".join(c.quote.split())
             body.append(f"\n[{i}] ", style="bold cyan")
