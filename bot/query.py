@@ -153,6 +153,19 @@ def common_english() -> frozenset[str]:
     return _COMMON
 
 
+# Requests for facts (prices, dates, regions, figures) rather than for support or responsibility.
+_INFO_ASK = re.compile(r"(?i)^\s*(?:what(?:'s|s| is| are| does| do)?|when|which|where|how\s+(?:much|many|long|fast|soon|often))\b")
+_ACTION = re.compile(
+    r"(?i)\b(?:support\w*|cover\w*|responsib\w*|help\w*|handl\w*|troubleshoot\w*|fix\w*|patch\w*|manag(?!ed\b)\w*|"
+    r"upgrad\w*|maintain\w*|back\w*\s+up|restor\w*|modif\w*|chang\w*|edit\w*|install\w*|happen\w*|allow\w*|access\w*|"
+    r"reboot\w*|deploy\w*|run\w*|replac\w*|monitor\w*|remov\w*|delet\w*|own\w*|who)\b"
+)
+
+
+def is_info_request(text: str) -> bool:
+    return bool(_INFO_ASK.match(text)) and not _ACTION.search(text) and len(text.split()) < 40
+
+
 @dataclass(frozen=True)
 class Query:
     original: str
@@ -166,6 +179,7 @@ class Query:
     support_intent: bool = False  # the ticket asks whether something is supported/covered
     reduced: str | None = None  # the question without the words the corpus never uses
     retained: float = 1.0  # cosine(question, reduced): how much meaning the corpus vocabulary keeps
+    info_request: bool = False  # asks for a fact (price, date, region), not about support
 
 
 def _name_pattern(name: str) -> re.Pattern:
@@ -292,6 +306,7 @@ class QueryAnalyzer:
             names=tuple(names),
             support_intent=any(t in _SUPPORT_INTENT for t in toks),
             reduced=reduced,
+            info_request=is_info_request(focus),
         )
 
     def _strip_names(self, text: str) -> str:

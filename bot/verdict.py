@@ -318,6 +318,8 @@ class Judge:
         top = sorted(weights.values(), reverse=True)[:TOP_TERMS]
         w_norm = sum(top)
         self.last_debug = None
+        if query.info_request:
+            return Finding(provider, UNK, 0.8, "This asks for a fact (a price, date, region or figure), not whether something is supported; a support policy does not decide it.", ())
         if not query.terms or w_known <= 0:
             cat = self._by_category(query, provider, qvec, n_citations, docs)
             if cat is not None:

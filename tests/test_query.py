@@ -1,0 +1,52 @@
+"""Question analysis: noise stripping, typo fixes, provider mentions, tool names, fact requests."""
+
+from bot.query import QueryAnalyzer, is_common_word, is_info_request, strip_noise
+from bot.types import Provider
+
+PROVIDERS = {
+    "aks": Provider("aks", "Microsoft", "Azure Kubernetes Service (AKS)", ("AKS", "Azure")),
+    "oke": Provider("oke", "Oracle", "Container Engine for Kubernetes (OKE)", ("OKE", "OCI")),
+}
+VOCAB = {"istio", "helm", "support", "supported", "nodes", "worker", "network", "patches", "dns"}
+
+
+def test_strip_noise_drops_logs_stack_frames_and_signature():
+    ticket = (
+        "Hello,\n\nOur pods cannot resolve names since this morning and we are blocked.\n"
+        "2024-05-02 14:03:17.882 ERROR [api] resolver timeout\n"
+        "\tat com.acme.Foo.bar(Foo.java:88)\n"
+        "NAME     READY   STATUS\nweb-1    0/1     CrashLoopBackOff\n"
+        "Is DNS resolution something your support covers?\n\nThanks,\nOwen\nACME Corp"
+    )
+    out = strip_noise(ticket)
+    assert "resolver timeout" not in out and "Foo.java" not in out and "CrashLoopBackOff" not in out
+    assert "Is DNS resolution something your support covers?" in out
+    assert "ACME Corp" not in out
+
+
+def test_typos_are_fixed_against_the_corpus_vocabulary():
+    qa = QueryAnalyzer(PROVIDERS, VOCAB)
+    q = qa.analyze("istoi suported??")
+    assert "istio" in q.terms
+
+
+def test_provider_mentions_and_names_are_not_subject_terms():
+    qa = QueryAnalyzer(PROVIDERS, VOCAB)
+    q = qa.analyze("Does Azure support Istio?")
+    assert q.mentioned == ("aks",)
+    assert "azur" not in q.terms and "istio" in q.terms
+
+
+def test_unknown_tool_names_next_to_the_ask():
+    qa = QueryAnalyzer(PROVIDERS, VOCAB)
+    assert qa.analyze("Is Linkerd supported?").names == ("linkerd",)
+    assert qa.analyze("What's the price of a node?").names == ()
+    assert is_common_word("troubleshooting") and is_common_word("multi-cloud")
+
+
+def test_fact_requests_are_told_apart_from_support_questions():
+    assert is_info_request("What's the price of a node?")
+    assert is_info_request("When will Kubernetes 1.31 be GA on your platform?")
+    assert not is_info_request("What is covered for etcd backups?")
+    assert not is_info_request("Who patches the control plane?")
+    assert not is_info_request("What happens if I modify kube-proxy?")
