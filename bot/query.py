@@ -137,7 +137,7 @@ def is_common_word(w: str) -> bool:
         return True
     if "-" in w or "." in w:
         return all(is_common_word(p) for p in re.split(r"[-.]", w) if p)
-    for suf, rep in (("s", ""), ("es", ""), ("ly", ""), ("ing", ""), ("ing", "e"), ("ed", ""), ("ed", "e"), ("ness", ""), ("ally", "al"), ("ies", "y")):
+    for suf, rep in (("s", ""), ("es", ""), ("ly", ""), ("ing", ""), ("ing", "e"), ("ed", ""), ("ed", "e"), ("ed", "ion"), ("ness", ""), ("ally", "al"), ("ies", "y")):
         if w.endswith(suf) and len(w) - len(suf) >= 3 and (w[: -len(suf)] + rep) in c:
             return True
     for pre in ("un", "re", "non", "pre", "de", "dis", "mis", "sub", "over", "under", "multi", "auto"):

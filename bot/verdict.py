@@ -43,6 +43,7 @@ class Cue:
     strength: float
     text: str  # the matched words
     end: int  # where the cue ends in the clause (its object follows)
+    start: int = 0  # where the cue starts
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,7 @@ class PolicyReader:
             (re.compile(r"\bcustomer(?:'s)?\s+responsibilit(?:y|ies)\b"), NEG, 1.0),
             (re.compile(rf"\b{cust}\s+(?:have|has)\s+(?:a|the)\s+responsibility\b"), NEG, 0.6),
             (re.compile(rf"\b{cust}\s+(?:must|(?:are|is)\s+required\s+to)\b"), NEG, 0.5),
-            (re.compile(rf"\b{cust}\s+(?:cannot|can't|can\s+not|(?:are|is)\s+not\s+(?:allowed|permitted|able)\s+to|may\s+not)\s+\w+"), NEG, 0.8),
+            (re.compile(rf"\b{cust}\s+(?:cannot|can't|can\s+not|(?:are|is)\s+not\s+(?:allowed|permitted|able)\s+to|may\s+not)\b"), NEG, 0.8),
             (re.compile(rf"\b(?:not|aren't|isn't)\s+(?:directly\s+)?(?:available|accessible)\s+to\s+{cust}"), NEG, 0.8),
             (re.compile(rf"\b(?:responsibility|responsible)\s+of\s+{cust}\b"), NEG, 1.0),
             (re.compile(rf"\b{cust}\s+(?:\w+\s+){{1,6}}?(?:yourself|yourselves|themselves|on\s+your\s+own)\b"), NEG, 0.7),
@@ -113,7 +114,7 @@ class PolicyReader:
         for pat, verdict, strength in self.patterns:
             m = pat.search(low)
             if m:
-                found.append((order[verdict], strength, -m.start(), Cue(verdict, strength, m.group(0), m.end())))
+                found.append((order[verdict], strength, -m.start(), Cue(verdict, strength, m.group(0), m.end(), m.start())))
         if not found:
             return None
         found.sort(key=lambda x: (x[1] >= 0.9, x[0], x[1], x[2]), reverse=True)
@@ -289,7 +290,7 @@ class Judge:
                         continue
                 lex = match(cl.toks) / w_known if w_known else 0.0
                 if source == "own" and w_known:
-                    obj = normalize(cl.text)[max(0, cue.end - 40):]
+                    obj = normalize(cl.text)[cue.start :]
                     lex_obj = match(frozenset(tokens(obj))) / w_known
                 else:
                     lex_obj = lex
