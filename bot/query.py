@@ -38,7 +38,7 @@ _LOG_LINE = re.compile(
       | Traceback\s\(most\srecent
       | (?:[\w.-]+/)?[\w.-]+\s{2,}\S+\s{2,}     # kubectl-style columns
       | NAME\s{2,}|NAMESPACE\s{2,}
-      | \$\s|\#\s|kubectl\s|helm\s|az\s|oci\s   # shell prompts and commands
+      | \$\s|\#\s|kubectl\s|[a-z][\w-]*\s+[\w-]+\s.*\s--[a-z]    # shell prompts, commands with --flags
       | [{}\[\]]\s*$|"[\w-]+":\s                # JSON
       | (?:Error|Warning|WARN|INFO|DEBUG|ERROR|FATAL)[:\]\s]
       | goroutine\s\d+|panic:
@@ -221,7 +221,7 @@ class QueryAnalyzer:
         return tuple(pid for pid, pats in self._patterns.items() if any(p.search(low) for p in pats))
 
     def correct(self, word: str) -> str | None:
-        """The corpus word a misspelt query word stands for ("istoi" → "istio"), if any."""
+        """The corpus word a misspelt query word stands for (a transposed or missing letter), if any."""
         if word in self._fix_cache:
             return self._fix_cache[word]
         fix = None

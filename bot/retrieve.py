@@ -1,6 +1,6 @@
 """Hybrid retrieval: dense (Chroma) + BM25 (bm25s) fused by reciprocal rank, per provider.
 
-Vector search alone misses exact names ("Istio"); BM25 alone misses paraphrase ("start the
+Vector search alone misses exact names of tools; BM25 alone misses paraphrase ("start the
 upgrade" vs "initiating the upgrade"). Reciprocal-rank fusion needs no score calibration.
 """
 

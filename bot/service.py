@@ -76,7 +76,7 @@ class Bot:
 
     def check_question(self, question: str) -> str:
         if not isinstance(question, str) or not question.strip():
-            raise InputError("the question is empty", hint="ask something, e.g. 'Is Istio supported?'")
+            raise InputError("the question is empty", hint="ask something, e.g. 'Is <tool> supported?'")
         if len(question) > self.settings.max_question_chars:
             raise TooLargeError(
                 f"the question is {len(question):,} characters; the limit is {self.settings.max_question_chars:,}",

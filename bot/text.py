@@ -1,8 +1,8 @@
 """Tokenizing, stemming and sentence splitting shared by the keyword index and the verdict.
 
-Tokens keep hyphenated and dotted words whole *and* split ("kube-proxy" → "kube-proxy",
-"kube", "proxy") so exact component names match, and punctuation never sticks to a word
-("Istio," → "istio"), which is what a plain ``str.split`` tokenizer gets wrong.
+Tokens keep hyphenated and dotted words whole *and* split ("node-pool" → "node-pool",
+"node", "pool") so exact component names match, and punctuation never sticks to a word
+("Tool," → "tool"), which is what a plain ``str.split`` tokenizer gets wrong.
 """
 
 from __future__ import annotations
