@@ -129,7 +129,6 @@ class Block:
     indent: int = 0
     level: int = 0  # heading level
     text: str = ""
-    children: list["Block"] = field(default_factory=list)  # items/paras/notes nested in an item
     synthetic: bool = False  # a heading recovered from a flattened table header (no source span)
 
 

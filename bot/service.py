@@ -8,7 +8,6 @@ one call that turns a question into an :class:`~bot.types.Answer`.
 from __future__ import annotations
 
 import sys
-import threading
 from dataclasses import replace
 import time
 from pathlib import Path
@@ -63,7 +62,6 @@ class Bot:
         self.analyzer = QueryAnalyzer(self.providers, self.keyword.surface)
         self.judge = Judge(self.providers, self.keyword, index.unit_vecs, index.units, index.units_by_chunk)
         self.loaded_at = time.time()
-        self._lock = threading.Lock()
 
     @classmethod
     def open(cls, settings: Settings | None = None, *, embedder: Embedder | None = None, notify: Notify = _stderr, on_progress=None) -> "Bot":
