@@ -211,7 +211,7 @@ class QueryAnalyzer:
         self.known_words = frozenset(vocab)
         self.vocab = frozenset(w for w in vocab if len(w) >= 4 and w.isalpha())
         self._by_first: dict[str, list[str]] = {}
-        for w in self.vocab:
+        for w in sorted(self.vocab):  # sorted: ties between corrections must not depend on hash order
             self._by_first.setdefault(w[0], []).append(w)
         self._fix_cache: dict[str, str | None] = {}
         self._patterns = {pid: [_name_pattern(n) for n in sorted(p.names, key=len, reverse=True)] for pid, p in providers.items()}

@@ -60,7 +60,7 @@ class Bot:
         self.keyword = KeywordIndex(index)
         self.retriever = HybridRetriever(index, self.keyword, top_k=settings.top_k)
         self.analyzer = QueryAnalyzer(self.providers, self.keyword.surface)
-        self.judge = Judge(self.providers, self.keyword, index.unit_vecs, index.units, index.units_by_chunk)
+        self.judge = Judge(self.providers, self.keyword, index.unit_vecs, index.units, index.units_by_chunk, index.chunk_by_id)
         self.loaded_at = time.time()
 
     @classmethod

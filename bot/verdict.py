@@ -190,7 +190,8 @@ class Candidate:
 class Judge:
     """Decides one provider's verdict from its retrieved chunks."""
 
-    def __init__(self, providers: dict[str, Provider], keyword: KeywordIndex, unit_vecs: np.ndarray, units: list[Unit], units_by_chunk: dict[str, list[int]]):
+    def __init__(self, providers: dict[str, Provider], keyword: KeywordIndex, unit_vecs: np.ndarray, units: list[Unit], units_by_chunk: dict[str, list[int]], chunk_by_id: dict | None = None):
+        self.chunk_by_id = chunk_by_id or {}
         self.readers = {pid: PolicyReader(p) for pid, p in providers.items()}
         self.keyword = keyword
         self.unit_vecs = unit_vecs
@@ -496,6 +497,10 @@ class Judge:
             else:
                 add(u.doc_id, u.section, u.start, u.end, u.text, c.rel)
             if i == 0:
+                chunk = self.chunk_by_id.get(u.chunk_id)
+                for sp in chunk.spans if chunk is not None else ():
+                    if sp.role == "parent":  # a nested bullet reads with the bullet it sits in
+                        add(u.doc_id, u.section, sp.start, sp.end, sp.text, c.rel)
                 if c.governor is not None:
                     add(u.doc_id, u.section, c.governor.start, c.governor.end, c.governor.text, c.rel)
                 if u.qualified is not None and u.role == "note":
