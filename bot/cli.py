@@ -26,6 +26,15 @@ app = typer.Typer(
     no_args_is_help=True,
     rich_markup_mode="rich",
     help="Support-triage bot: is X supported? Per-vendor verdicts quoted from the vendors' support policies.",
+    epilog=(
+        "Examples:\n\n"
+        "  triage ask \"Is our service mesh supported?\"\n\n"
+        "  triage ask \"can I ssh into my worker nodes?\" --provider aks --json\n\n"
+        "  cat ticket.txt | triage ask -\n\n"
+        "  triage index            # after adding or editing a document in corpus/\n\n"
+        "  triage eval evals/dev.jsonl\n\n"
+        "Settings come from flags or BOT_* environment variables (BOT_INDEX_DIR, BOT_CORPUS_DIR, ...)."
+    ),
 )
 out = Console()
 err = Console(stderr=True)
