@@ -19,7 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .config import Settings
-from .errors import BotError, InputError
+from .errors import BotError
 
 app = typer.Typer(
     add_completion=False,

@@ -55,15 +55,19 @@ class KeywordIndex:
         self.provider_of = np.array([c.provider for c in self.chunks])
 
     def idf(self, term: str) -> float:
-        df = self.df.get(term, 0)
-        if not df and len(term) >= 4:
-            df = max((self.df[v] for v in self.vocab_by_prefix.get(term[:4], ()) if v.startswith(term) or (len(v) >= 5 and len(term) - len(v) <= 1 and term.startswith(v))), default=0)
+        df = self.df.get(term, 0) or max((self.df[v] for v in self.expand(term)), default=0)
         return math.log(1.0 + (self.n_units - df + 0.5) / (df + 0.5))
 
+    def expand(self, term: str) -> frozenset[str]:
+        """Corpus terms a query term stands for: itself, and (4+ letters) the terms it is a
+        prefix of ("auto" ~ "automat") or that are at most one letter shorter than it."""
+        alts = {term} if term in self.df else set()
+        if len(term) >= 4:
+            alts |= {v for v in self.vocab_by_prefix.get(term[:4], ()) if v.startswith(term) or (len(v) >= 5 and len(term) - len(v) <= 1 and term.startswith(v))}
+        return frozenset(alts)
+
     def known(self, term: str) -> bool:
-        if term in self.df:
-            return True
-        return len(term) >= 4 and any(v.startswith(term) or (len(v) >= 5 and len(term) - len(v) <= 1 and term.startswith(v)) for v in self.vocab_by_prefix.get(term[:4], ()))
+        return term in self.df or bool(self.expand(term))
 
     def scores(self, qtokens: list[str]) -> np.ndarray:
         q = [t for t in qtokens if t in self.df]

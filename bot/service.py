@@ -10,7 +10,6 @@ from __future__ import annotations
 import sys
 from dataclasses import replace
 import time
-from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np

@@ -16,7 +16,7 @@ Nothing here knows a product or component name. A verdict comes from:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -91,7 +91,7 @@ class PolicyReader:
             (re.compile(rf"\b(?:not|aren't|isn't)\s+(?:directly\s+)?(?:available|accessible)\s+to\s+{cust}"), NEG, 0.8),
             (re.compile(rf"\b(?:responsibility|responsible)\s+of\s+{cust}\b"), NEG, 1.0),
             (re.compile(rf"\b{cust}\s+(?:\w+\s+){{1,6}}?(?:yourself|yourselves|themselves|on\s+your\s+own)\b"), NEG, 0.7),
-            (re.compile(rf"\b(?:share|shares|shared)\s+(?:the\s+)?responsibilit(?:y|ies)\b|\bresponsibility\s*:\s*shared\b"), None, 0.4),
+            (re.compile(r"\b(?:share|shares|shared)\s+(?:the\s+)?responsibilit(?:y|ies)\b|\bresponsibility\s*:\s*shared\b"), None, 0.4),
             (re.compile(rf"\b{party}\s+(?:{_NOT}|never)\s+(?:\w+\s+){{0,2}}?(?:automatically\s+)?\w+"), NEG, 0.7),
             (re.compile(rf"\b{party}\s+{w}{{0,2}}?(?:provides?|offers?|gives?|delivers?)\s+{w}{{0,4}}?support\b"), POS, 1.0),
             (re.compile(rf"\b{party}\s+(?:\w+\s+)?(?:supports|does\s+support|will\s+support|is\s+supported)\b"), POS, 1.0),
@@ -103,7 +103,7 @@ class PolicyReader:
             (re.compile(r"\b(?:are|is|be|get)\s+automatically\s+(?:remediated|patched|restored|applied|updated|upgraded|backed\s+up)\b|\breceive\s+(?:[\w-]+\s+){0,3}automatically\b|\bautomated\b"), POS, 0.7),
         ]
         self.col_vendor = re.compile(rf"\b{party}\s*responsibilit|\bresponsibilities\s+for\b.*\b(?:{v})\b|^(?:{v})\b.*\bresponsibilit")
-        self.col_customer = re.compile(rf"\b(?:your|customer|customers|user|users|client)(?:'s)?\s+responsibilit")
+        self.col_customer = re.compile(r"\b(?:your|customer|customers|user|users|client)(?:'s)?\s+responsibilit")
 
     def cue(self, text: str) -> Cue | None:
         """Strongest cue in a clause; best-effort beats the support phrase it sits in, a
@@ -184,7 +184,7 @@ class Candidate:
     rel: float = 0.0
     conditional: bool = False
     cond_holds: bool = False
-    notes: list[str] = field(default_factory=list)
+    exception: bool = False  # a note that overrides the passage it qualifies
 
 
 class Judge:
@@ -200,7 +200,6 @@ class Judge:
         self.unit_tokens = keyword.unit_tokens
         self._clauses: dict[str, list[Clause]] = {}
         self._cat_cache: dict[str, list[int]] = {}
-        self.last_debug: dict | None = None
         self._ctx_tokens: dict[str, frozenset[str]] = {}
 
     # -- reading units ----------------------------------------------------------------
@@ -319,7 +318,6 @@ class Judge:
         # long tickets: coverage is measured against their most specific terms, not every word
         top = sorted(weights.values(), reverse=True)[:TOP_TERMS]
         w_norm = sum(top)
-        self.last_debug = None
         if query.info_request:
             return Finding(provider, UNK, 0.8, "This asks for a fact (a price, date, region or figure), not whether something is supported; a support policy does not decide it.", ())
         if not query.terms or w_known <= 0:
@@ -347,7 +345,7 @@ class Judge:
                 and c.lex >= best.lex - 1e-9
                 and c.lex > 0
             ):
-                c.notes.append("exception")
+                c.exception = True
                 best = c
                 break
         # a condition the ticket says holds, in the same passage, overrides the default
@@ -365,20 +363,11 @@ class Judge:
                 break
 
         cov_all = min(1.0, best.lex * w_norm / w_all)
-        unknown_share = 1.0 - w_known / w_all
-        self.last_debug = {
-            "lex": best.lex, "lex_ctx": best.lex_ctx, "dense": best.dense, "rel": best.rel, "strength": best.strength,
-            "source": best.source, "w_known": w_known, "w_all": w_all, "n_terms": len(query.terms),
-            "n_unknown": sum(1 for t in query.terms if not kw.known(t)), "unknown_share": unknown_share,
-            "max_dense": max(c.dense for c in cands), "verdict": best.verdict, "cov_all": cov_all,
-        }
-        self.last_debug["retained"] = query.retained
         # ... unless a passage answers the question squarely anyway
         off_corpus = query.retained < RETAINED and not (best.rel >= 0.8 and best.dense >= 0.5)
         salient = sorted((t for t in weights if weights[t] > 0), key=lambda t: -weights[t])[:3]
         addressed = any(self._matcher({t: 1.0})(best.clause.toks | self.context_tokens(best.unit)) for t in salient)
         weak = ((best.lex < 0.3 and best.dense < 0.45) or best.rel < 0.3) and not (addressed and best.dense >= 0.5)
-        self.last_debug.update(salient=salient, addressed=addressed)
         if len(query.text.split()) >= LONG_WORDS:
             # long tickets carry jargon and logs the policy never mentions: judge them by how
             # well the best passage matches, not by how much of the ticket the corpus explains
@@ -392,7 +381,7 @@ class Judge:
                 UNK,
                 float(min(0.95, 0.55 + 0.4 * (1.0 - cov_all) * (1.0 - max(0.0, best.dense)))),
                 "The closest passages do not address this subject; a human should check.",
-                self._citations([best], docs, n_citations, query),
+                self._citations([best], docs, n_citations),
             )
 
         rivals = [c for c in cands[1:] if c.verdict != best.verdict and not (c.conditional and not c.cond_holds)]
@@ -401,17 +390,19 @@ class Judge:
         if best.source == "heading":
             conf -= 0.1
         conf = float(max(0.05, min(0.99, conf)))
-        reason = self._reason(best, provider)
+        reason = self._reason(best)
         support = [best] + [
             c for c in cands[1:] if c.verdict == best.verdict and c.lex >= 0.5 * best.lex and c.dense >= best.dense - 0.1
         ]
-        return Finding(provider, best.verdict, conf, reason, self._citations(support, docs, n_citations, query, best), condition)
+        return Finding(provider, best.verdict, conf, reason, self._citations(support, docs, n_citations), condition)
 
     def _category_units(self, provider: str) -> list[int]:
-        """Units stating the policy for third-party software as a category."""
+        """Units of the passages stating the policy for third-party software as a category."""
         got = self._cat_cache.get(provider)
         if got is None:
-            got = [i for i, u in enumerate(self.units) if u.provider == provider and _THIRD_PARTY.search(u.text) and u.role != "note"]
+            mine = [i for i, u in enumerate(self.units) if u.provider == provider and u.role != "note"]
+            blocks = {self.units[i].block_start for i in mine if _THIRD_PARTY.search(self.units[i].text)}
+            got = [i for i in mine if self.units[i].block_start in blocks]
             self._cat_cache[provider] = got
         return got
 
@@ -422,11 +413,9 @@ class Judge:
         names = [n for n in query.names if not set(tokens(n)) <= pterms]
         if not (names and query.support_intent) or len(names) > 2:
             return None
-        ids = self._category_units(provider)
-        if not ids:
+        sibling_ids = self._category_units(provider)
+        if not sibling_ids:
             return None
-        block_ids = {self.units[i].block_start for i in ids}
-        sibling_ids = [i for i, u in enumerate(self.units) if u.provider == provider and u.block_start in block_ids and u.role != "note"]
         kw = self.keyword
         weights = {t: kw.idf(t) ** IDF_POWER for t in query.terms if kw.known(t)}
         cands = [c for c in self._candidates(query, sibling_ids, qvec, self._matcher(weights), sum(weights.values()) or 1.0) if c.verdict != POS]
@@ -443,7 +432,7 @@ class Judge:
         condition = next((c.unit.text for c in cands if c.conditional and not c.cond_holds and c.unit.block_start == best.unit.block_start), None)
         name = names[0]
         reason = f'"{name}" is not named in the policy; as third-party software it falls under: "{_clip(self._block_text(best, docs))}" ({best.unit.section}).'
-        return Finding(provider, best.verdict, 0.55, reason, self._citations([best] + others[:1], docs, n_citations, query, best), condition)
+        return Finding(provider, best.verdict, 0.55, reason, self._citations([best] + others[:1], docs, n_citations), condition)
 
     def _block_text(self, c: Candidate, docs: dict[str, dict]) -> str:
         return docs[c.unit.doc_id]["text"][c.unit.block_start : c.unit.block_end]
@@ -451,21 +440,16 @@ class Judge:
     def _matcher(self, weights: dict[str, float]):
         """Weighted overlap of query terms with a token set; a query term also matches corpus
         terms it is a prefix of ("auto" ~ "automat", "config" ~ "configur")."""
-        expand: dict[str, frozenset[str]] = {}
-        for t in weights:
-            alts = {t}
-            if len(t) >= 4:
-                alts |= {v for v in self.keyword.vocab_by_prefix.get(t[:4], ()) if v.startswith(t) or (len(v) >= 5 and len(t) - len(v) <= 1 and t.startswith(v))}
-            expand[t] = frozenset(alts)
+        expand = {t: self.keyword.expand(t) | {t} for t in weights}
 
         def match(toks: frozenset[str]) -> float:
             return sum(w for t, w in weights.items() if w and not expand[t].isdisjoint(toks))
 
         return match
 
-    def _reason(self, c: Candidate, provider: str) -> str:
+    def _reason(self, c: Candidate) -> str:
         sec = c.unit.section or "the document"
-        if "exception" in c.notes:
+        if c.exception:
             return f'A note in "{sec}" makes an exception that names this: "{_clip(c.unit.text)}"'
         if c.source == "own":
             return f'"{_clip(c.unit.text)}" ({sec}).'
@@ -475,7 +459,7 @@ class Judge:
             return f'Responsibility matrix, "{sec}": {c.unit.label}.'
         return f'In section "{sec}".'
 
-    def _citations(self, cands: list[Candidate], docs: dict[str, dict], n: int, query: Query, best: Candidate | None = None) -> tuple[Citation, ...]:
+    def _citations(self, cands: list[Candidate], docs: dict[str, dict], n: int) -> tuple[Citation, ...]:
         out: list[Citation] = []
         seen: set[tuple[int, int]] = set()
 
