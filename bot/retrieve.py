@@ -61,7 +61,9 @@ class KeywordIndex:
     def expand(self, term: str) -> frozenset[str]:
         """Corpus terms a query term stands for: itself, and (4+ letters) the terms it is a
         prefix of ("auto" ~ "automat") or that are at most one letter shorter than it."""
-        alts = {term} if term in self.df else set()
+        if term in self.df:
+            return frozenset({term})  # a word the corpus uses means itself ("work" is not "worker")
+        alts: set[str] = set()
         if len(term) >= 4:
             alts |= {v for v in self.vocab_by_prefix.get(term[:4], ()) if v.startswith(term) or (len(v) >= 5 and len(term) - len(v) <= 1 and term.startswith(v))}
         return frozenset(alts)
