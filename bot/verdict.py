@@ -57,6 +57,7 @@ class Clause:
     cond_docs: bool = False  # the condition is about following documentation
     cond_negated: bool = False  # "... not based on documentation"
     parenthetical: bool = False
+    main_toks: frozenset[str] | None = None  # tokens after a leading "When ...," circumstance
 
 
 class PolicyReader:
@@ -148,6 +149,7 @@ class PolicyReader:
 
 _COND = re.compile(r"^\s*(?:if|when|where|once|unless|provided that|as long as)\b[^,]*,\s*", re.I)
 _UNLESS_MID = re.compile(r"\bunless\s+(?:otherwise\s+)?[\w\s-]{0,40}?(?:documented|specified|stated|noted|agreed)\b", re.I)
+_CIRCUMSTANCE = re.compile(r"(?i)^\s*(?:when|whenever|once|after|before)\b[^,]{8,}?,\s*")
 _PAREN = re.compile(r"\(([^()]*)\)")
 _THIRD_PARTY = re.compile(
     r"\b(?:third[\s-]+party|open[\s-]+source|closed[\s-]+source|commercial|other\s+vendors?)\b[^.]{0,80}?\b(?:software|projects?|tools?|products?|packages?|components?|applications?|solutions?)\b"
@@ -223,6 +225,7 @@ class Judge:
                 body = text.replace(um.group(0), " ")
             c = reader.cue(body) or (reader.cue(text) if cond else None)
             cond_toks = tokens(cond or "")
+            circ = _CIRCUMSTANCE.match(text)
             out.append(
                 Clause(
                     text=text,
@@ -234,6 +237,7 @@ class Judge:
                     cond_docs=any(t in DOC_WORDS for t in cond_toks),
                     cond_negated=bool(cond) and kind == "if" and bool(re.search(r"\bnot\b|n't\b|\bwithout\b", normalize(cond))),
                     parenthetical=paren,
+                    main_toks=frozenset(tokens(text[circ.end() :])) if circ and c is not None and c.start >= circ.end() - 1 else None,
                 )
             )
         self._clauses[u.id] = out
@@ -288,7 +292,12 @@ class Judge:
                     cue, source, gov = self.inherited(u)
                     if cue is None or cue.verdict is None:
                         continue
-                lex = match(cl.toks) / w_known if w_known else 0.0
+                # what a cue decides is its own clause, not the circumstance before it
+                if source == "own" and cl.main_toks is not None:
+                    main = match(cl.main_toks)
+                    lex = (main + 0.5 * (match(cl.toks) - main)) / w_known if w_known else 0.0
+                else:
+                    lex = match(cl.toks) / w_known if w_known else 0.0
                 if source == "own" and w_known:
                     obj = normalize(cl.text)[cue.start :]
                     lex_obj = match(frozenset(tokens(obj))) / w_known
