@@ -371,6 +371,7 @@ class Judge:
                 condition = c.unit.text
                 break
 
+        loose = False
         cov_all = min(1.0, best.lex * w_norm / w_all)
         # ... unless a passage answers the question squarely anyway
         off_corpus = query.retained < RETAINED and not (best.rel >= 0.8 and best.dense >= 0.5)
@@ -381,6 +382,10 @@ class Judge:
             # long tickets carry jargon and logs the policy never mentions: judge them by how
             # well the best passage matches, not by how much of the ticket the corpus explains
             off_corpus, weak = False, best.rel < 0.35
+            # ... and a problem report that reads like an item of what support covers is
+            # covered, loosely (the low confidence escalates it)
+            if weak and best.verdict == POS and best.dense >= 0.35 and not best.conditional:
+                weak, loose = False, True
         if off_corpus or weak:
             cat = self._by_category(query, provider, qvec, n_citations, docs)
             if cat is not None:
@@ -398,6 +403,8 @@ class Judge:
         conf = 0.35 + 0.3 * min(1.0, cov_all / 0.8) + 0.2 * min(1.0, margin * 3) + 0.15 * best.strength
         if best.source == "heading":
             conf -= 0.1
+        if loose:
+            conf = min(conf, 0.5)
         conf = float(max(0.05, min(0.99, conf)))
         reason = self._reason(best)
         support = [best] + [
