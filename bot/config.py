@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,3 +24,23 @@ class Settings(BaseSettings):
     top_k: int = Field(8, description="Chunks per provider kept after hybrid fusion.")
     citations: int = Field(3, description="Citations returned per provider.")
     batch_size: int = Field(64, description="Texts per embedding batch.")
+
+    # -- HTTP API and widget (``triage serve``) ---------------------------------------------
+    host: str = Field("127.0.0.1", description="Address `triage serve` listens on.")
+    port: int = Field(8000, description="Port `triage serve` listens on.")
+    data_dir: Path = Field(ROOT / "data", description="Writable folder for the feedback database (answers and ratings).")
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Origins allowed to call the API from a browser (comma-separated in BOT_CORS_ORIGINS)."
+    )
+    max_classify_items: int = Field(1000, description="Tickets per POST /v1/classify request.")
+    max_request_bytes: int = Field(16_000_000, description="Larger request bodies are refused with 413 before they are read.")
+    session_ttl_seconds: float = Field(3600.0, description="A conversation's last turn is forgotten after this long without use.")
+    max_sessions: int = Field(10_000, description="Conversations remembered at once (least recently used go first).")
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, v):
+        """``a,b`` in the environment; a list when passed in code."""
+        if isinstance(v, str):
+            return [o.strip().rstrip("/") for o in v.split(",") if o.strip()]
+        return v

@@ -10,7 +10,8 @@ Adapters map these to their channel: ``http_status`` for the API, ``exit_code`` 
     │   ├── IndexMissingError
     │   ├── IndexStaleError
     │   └── IndexCorruptError
-    └── NotReadyError       the service is still loading (503)
+    ├── NotReadyError       the service is still loading (503)
+    └── NotFoundError       a referenced record does not exist (404)
 """
 
 from __future__ import annotations
@@ -68,3 +69,9 @@ class NotReadyError(BotError):
     code = "not_ready"
     http_status = 503
     exit_code = 5
+
+
+class NotFoundError(BotError):
+    code = "not_found"
+    http_status = 404
+    exit_code = 6

@@ -21,6 +21,7 @@ from .errors import IndexMissingError, IndexStaleError, InputError, TooLargeErro
 from .index import Index, build_index, read_manifest, staleness
 from .query import Query, QueryAnalyzer
 from .retrieve import Hit, HybridRetriever, KeywordIndex
+from .session import FollowUpResolver, Resolution, SessionStore, Turn
 from .types import Answer, Finding
 from .verdict import Judge
 
@@ -61,6 +62,8 @@ class Bot:
         self.analyzer = QueryAnalyzer(self.providers, self.keyword.surface)
         self.judge = Judge(self.providers, self.keyword, index.unit_vecs, index.units, index.units_by_chunk, index.chunk_by_id)
         self.loaded_at = time.time()
+        self.sessions = SessionStore(settings.max_sessions, settings.session_ttl_seconds)
+        self.followups = FollowUpResolver(self.providers, self.analyzer)
 
     @classmethod
     def open(cls, settings: Settings | None = None, *, embedder: Embedder | None = None, notify: Notify = _stderr, on_progress=None) -> "Bot":
@@ -114,6 +117,18 @@ class Bot:
             self.judge.decide(query, p, hits.get(p, []), qvec, self.settings.citations, self.index.docs) for p in scope
         ]
         return compose(query.original, findings, self.providers, self.settings.escalate_below)
+
+    def ask(self, question: str, provider: str | None = None, session_id: str | None = None) -> tuple[Answer, Resolution]:
+        """:meth:`answer` for a conversation: within ``session_id`` a follow-up ("and on
+        <provider>?", "what about <tool>?") is first rewritten from the previous turn, and the
+        rewritten question is answered and remembered. Without a session it is :meth:`answer`."""
+        self.check_question(question)
+        previous = self.sessions.get(session_id) if session_id else None
+        res = self.followups.resolve(question, provider, previous)
+        ans = self.answer(res.question, res.provider)
+        if session_id:
+            self.sessions.put(session_id, Turn(res.question, res.provider))
+        return ans, res
 
     def search(self, question: str, provider: str | None = None) -> dict[str, list[Hit]]:
         self.check_question(question)
