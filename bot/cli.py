@@ -1,4 +1,4 @@
-"""Command line: ``triage ask | index | eval | classify | providers``.
+"""Command line: ``triage ask | index | eval | classify | providers | serve``.
 
 A thin adapter: parse arguments, call :class:`bot.service.Bot`, format with rich (or
 ``--json``). Errors from the engine become one clear line and a non-zero exit code.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -277,6 +278,33 @@ def providers(as_json: bool = JsonOpt, index: Optional[Path] = IndexOpt, corpus:
         for d in p["documents"]:
             t.add_row(p["id"], p["vendor"], p["product"], f"{d['title']}\n{d['url']}", str(d["chunks"]))
     out.print(t)
+
+
+@app.command()
+def serve(
+    host: Optional[str] = typer.Option(None, "--host", help="Address to listen on (env BOT_HOST; default 127.0.0.1)."),
+    port: Optional[int] = typer.Option(None, "--port", help="Port (env BOT_PORT; default 8000)."),
+    index: Optional[Path] = IndexOpt,
+    corpus: Optional[Path] = CorpusOpt,
+):
+    """HTTP API + chat widget (demo page at /, docs at /docs). Listens at once; the model and
+    index load in the background (GET /readyz answers 503 until they are ready)."""
+    import uvicorn
+
+    from .api import create_app
+
+    settings = _settings(index, corpus, host=host, port=port)
+    url = f"http://{settings.host}:{settings.port}"
+    out.print(f"Open [bold]{url}/[/] (demo page with the chat widget)", soft_wrap=True)
+    out.print(f"API docs {url}/docs; {url}/readyz answers 200 once the model and index are loaded.", soft_wrap=True)
+
+    def load():
+        t0 = time.perf_counter()
+        bot = _open_bot(settings)
+        err.print(f"Loaded the model and index in {time.perf_counter() - t0:.1f}s: ready at {url}/", soft_wrap=True)
+        return bot
+
+    uvicorn.run(create_app(load, settings), host=settings.host, port=settings.port, log_level="info")
 
 
 def main() -> None:

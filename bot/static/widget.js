@@ -1,0 +1,327 @@
+/*
+ * Support-triage chat widget. One tag embeds it on any page:
+ *
+ *   <script src="https://HOST/widget.js" data-provider="PROVIDER-ID" defer></script>
+ *
+ * The API base is where this script was loaded from; data-provider (optional, read at each
+ * question) scopes answers to one provider id from GET /v1/providers. Everything lives in a
+ * Shadow DOM so the host page's styles and ours never meet. Untrusted text (the user's, the
+ * corpus's, error messages) is only ever set as text: createElement / textContent / append,
+ * never innerHTML. Links are kept only when they are http(s).
+ */
+(function () {
+  "use strict";
+  const script = document.currentScript;
+  if (!script || window.__triageWidget) return;
+  window.__triageWidget = true;
+
+  const base = new URL(".", script.src).href.replace(/\/$/, "");
+  const SESSION_KEY = "triage-widget:session:" + base;
+  const LABEL = {
+    "covered": "Covered",
+    "best-effort": "Best effort",
+    "not-covered": "Not covered",
+    "unknown": "Unknown — needs a human",
+  };
+  let providers = null; // id -> {vendor, product}
+  let session = null;
+  let busy = false;
+
+  // -- small DOM helpers (text only) -------------------------------------------------------
+
+  function el(tag, attrs, ...children) {
+    const n = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v === null || v === undefined || v === false) continue;
+      if (k === "class") n.className = v;
+      else if (k.startsWith("on")) n.addEventListener(k.slice(2), v);
+      else n.setAttribute(k, v === true ? "" : String(v));
+    }
+    for (const c of children) if (c !== null && c !== undefined) n.append(c);
+    return n;
+  }
+
+  function safeUrl(u) {
+    try {
+      const url = new URL(u);
+      return url.protocol === "https:" || url.protocol === "http:" ? url.href : null;
+    } catch (_) {
+      return null;
+    }
+  }
+
+  function link(href, text) {
+    const url = safeUrl(href);
+    return url ? el("a", { href: url, target: "_blank", rel: "noopener noreferrer" }, text) : text;
+  }
+
+  // **bold**, _emphasis_ and [text](http-url), the only markup answers use; the rest is text.
+  const INLINE = /\*\*(.+?)\*\*|\[([^\]]+)\]\(([^)\s]+)\)|(?<!\w)_(.+?)_(?!\w)/g;
+
+  function richText(text) {
+    const box = el("div", { class: "text" });
+    for (const para of String(text).split(/\n{2,}/)) {
+      const p = el("p");
+      let last = 0;
+      for (const m of para.matchAll(INLINE)) {
+        p.append(para.slice(last, m.index));
+        if (m[1] !== undefined) p.append(el("strong", {}, m[1]));
+        else if (m[2] !== undefined) p.append(link(m[3], m[2]));
+        else p.append(el("em", {}, m[4]));
+        last = m.index + m[0].length;
+      }
+      p.append(para.slice(last));
+      box.append(p);
+    }
+    return box;
+  }
+
+  function providerName(id) {
+    const p = providers && providers[id];
+    return p ? p.product || p.vendor || id : id;
+  }
+
+  function scope() {
+    const p = (script.getAttribute("data-provider") || "").trim();
+    return p || null;
+  }
+
+  function loadSession() {
+    try {
+      return sessionStorage.getItem(SESSION_KEY);
+    } catch (_) {
+      return session;
+    }
+  }
+
+  function saveSession(id) {
+    session = id;
+    try {
+      sessionStorage.setItem(SESSION_KEY, id);
+    } catch (_) {
+      /* storage disabled: the in-memory id still carries follow-ups on this page */
+    }
+  }
+
+  // -- the API -------------------------------------------------------------------------
+
+  async function api(path, body) {
+    let res;
+    try {
+      res = await fetch(base + path, body === undefined ? {} : {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(body),
+      });
+    } catch (_) {
+      throw new Error("Could not reach the assistant (network error). Please try again.");
+    }
+    let data = null;
+    try {
+      data = await res.json();
+    } catch (_) {
+      /* not JSON: reported below */
+    }
+    if (!res.ok) {
+      const e = data && data.error;
+      const msg = e ? e.message + (e.hint ? " — " + e.hint : "") : "The assistant answered " + res.status + ".";
+      throw new Error(msg);
+    }
+    return data;
+  }
+
+  async function loadProviders() {
+    if (providers) return;
+    try {
+      const info = await api("/v1/providers");
+      providers = {};
+      for (const p of info.providers) providers[p.id] = p;
+      updateScope();
+    } catch (_) {
+      /* names fall back to ids; retried on the next question */
+    }
+  }
+
+  // -- the UI --------------------------------------------------------------------------
+
+  function chatIcon() {
+    // An icon drawn in SVG rather than an emoji: it renders the same without emoji fonts.
+    const ns = "http://www.w3.org/2000/svg";
+    const svg = document.createElementNS(ns, "svg");
+    svg.setAttribute("viewBox", "0 0 24 24");
+    svg.setAttribute("width", "28");
+    svg.setAttribute("height", "28");
+    svg.setAttribute("aria-hidden", "true");
+    const path = document.createElementNS(ns, "path");
+    path.setAttribute("fill", "currentColor");
+    path.setAttribute("d", "M4 3h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-5 4v-4H4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2zm3 6v2h2V9H7zm4 0v2h2V9h-2zm4 0v2h2V9h-2z");
+    svg.append(path);
+    return svg;
+  }
+
+  const host = el("div", { id: "triage-widget-host" });
+  const root = host.attachShadow({ mode: "open" });
+  const wrap = el("div", { class: "wrap", hidden: true });
+  const css = el("link", { rel: "stylesheet", href: base + "/widget.css" });
+  css.addEventListener("load", () => (wrap.hidden = false));
+  css.addEventListener("error", () => (wrap.hidden = false));
+
+  const launcher = el("button", {
+    class: "launcher", type: "button", "aria-label": "Open support chat", "aria-expanded": "false",
+    "aria-controls": "triage-panel", title: "Support chat",
+  }, chatIcon());
+  const scopeLine = el("p", { class: "scope" });
+  const closeBtn = el("button", { class: "close", type: "button", "aria-label": "Close chat", title: "Close (Esc)" }, "×");
+  const log = el("div", { class: "log", role: "log", "aria-live": "polite", "aria-label": "Conversation" });
+  const typing = el("div", { class: "typing", role: "status", "aria-label": "The assistant is typing", hidden: true },
+    el("span"), el("span"), el("span"));
+  const input = el("textarea", {
+    class: "input", rows: "2", "aria-label": "Your question", placeholder: "Ask whether something is supported…",
+  });
+  const send = el("button", { class: "send", type: "submit", "aria-label": "Send question" }, "Send");
+  const form = el("form", { class: "composer" }, input, send);
+  const panel = el("div", { id: "triage-panel", class: "panel", role: "dialog", "aria-label": "Support assistant", hidden: true },
+    el("div", { class: "head" }, el("div", {}, el("h2", {}, "Support assistant"), scopeLine), closeBtn),
+    log, typing, form);
+  wrap.append(launcher, panel);
+  root.append(css, wrap);
+
+  function updateScope() {
+    const p = scope();
+    scopeLine.textContent = p ? "Answers for " + providerName(p) : "Answers for every provider";
+  }
+
+  function open() {
+    panel.hidden = false;
+    launcher.setAttribute("aria-expanded", "true");
+    launcher.setAttribute("aria-label", "Support chat (open)");
+    if (!log.childElementCount) {
+      log.append(el("div", { class: "msg bot hello" },
+        "Ask whether something is supported — each vendor's answer is quoted from its own support policy."));
+    }
+    loadProviders();
+    updateScope();
+    input.focus();
+  }
+
+  function close() {
+    panel.hidden = true;
+    launcher.setAttribute("aria-expanded", "false");
+    launcher.setAttribute("aria-label", "Open support chat");
+    launcher.focus();
+  }
+
+  function feedbackRow(answerId) {
+    const status = el("span", { class: "rate-status", "aria-live": "polite" });
+    const buttons = [];
+    async function rate(rating, btn) {
+      buttons.forEach((b) => (b.disabled = true));
+      try {
+        await api("/v1/feedback", { answer_id: answerId, rating });
+        btn.setAttribute("aria-pressed", "true");
+        status.textContent = "Thanks for the feedback.";
+      } catch (e) {
+        buttons.forEach((b) => (b.disabled = false));
+        status.textContent = "Feedback not saved: " + e.message;
+        status.setAttribute("role", "alert");
+      }
+    }
+    for (const [rating, icon, word, label] of [["up", "👍", "Yes", "Helpful"], ["down", "👎", "No", "Not helpful"]]) {
+      const b = el("button", { type: "button", class: "rate", "aria-label": label, "aria-pressed": "false", title: label },
+        el("span", { "aria-hidden": "true" }, icon + " " + word));
+      b.addEventListener("click", () => rate(rating, b));
+      buttons.push(b);
+    }
+    return el("div", { class: "feedback" }, el("span", {}, "Was this helpful?"), ...buttons, status);
+  }
+
+  function sources(f) {
+    if (!f.citations || !f.citations.length) return null;
+    const title = (f.verdict === "unknown" ? "Closest passages (they do not decide it) — " : "Sources — ") +
+      providerName(f.provider) + " (" + f.citations.length + ")";
+    const list = el("ol", {});
+    for (const c of f.citations) {
+      list.append(el("li", {},
+        el("blockquote", { class: "quote" }, c.quote),
+        el("div", { class: "where" }, [c.title, c.section].filter(Boolean).join(" › ")),
+        safeUrl(c.url) ? link(c.url, "Open the source document") : null));
+    }
+    return el("details", { class: "sources" }, el("summary", {}, title), list);
+  }
+
+  function answerMessage(data) {
+    const msg = el("div", { class: "msg bot answer" });
+    const badges = el("div", { class: "badges" });
+    for (const f of data.findings) {
+      badges.append(el("span", { class: "badge", "data-verdict": f.verdict, "data-provider": f.provider },
+        el("span", { class: "badge-name" }, providerName(f.provider) + ": "), LABEL[f.verdict] || f.verdict));
+    }
+    msg.append(badges);
+    if (data.resolved_question && data.resolved_question !== data.question) {
+      msg.append(el("p", { class: "resolved" }, "Answered as: “" + data.resolved_question + "”"));
+    }
+    if (data.escalate) {
+      msg.append(el("p", { class: "human", role: "note" },
+        el("strong", {}, "Needs a human. "), "A vendor's policy does not clearly decide this — a support engineer should review it."));
+    }
+    msg.append(richText(data.answer));
+    for (const f of data.findings) {
+      const s = sources(f);
+      if (s) msg.append(s);
+    }
+    msg.append(feedbackRow(data.answer_id));
+    return msg;
+  }
+
+  async function ask(question) {
+    if (busy || !question.trim()) return;
+    busy = true;
+    send.disabled = true;
+    log.append(el("div", { class: "msg user" }, question));
+    input.value = "";
+    typing.hidden = false;
+    log.scrollTop = log.scrollHeight;
+    let reply;
+    try {
+      await loadProviders();
+      const data = await api("/v1/ask", { question, provider: scope(), session_id: loadSession() });
+      if (data.session_id) saveSession(data.session_id);
+      reply = answerMessage(data);
+    } catch (e) {
+      reply = el("div", { class: "msg error", role: "alert" }, "Sorry — " + e.message);
+    } finally {
+      typing.hidden = true;
+      busy = false;
+      send.disabled = false;
+    }
+    log.append(reply);
+    log.scrollTop = reply.offsetTop - log.offsetTop - 8; // the start of the reply, not its end
+    input.focus();
+  }
+
+  launcher.addEventListener("click", () => (panel.hidden ? open() : close()));
+  closeBtn.addEventListener("click", close);
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    ask(input.value);
+  });
+  input.addEventListener("keydown", (ev) => {
+    if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) {
+      ev.preventDefault();
+      ask(input.value);
+    }
+  });
+  panel.addEventListener("keydown", (ev) => {
+    if (ev.key === "Escape") {
+      ev.preventDefault();
+      close();
+    }
+  });
+  new MutationObserver(updateScope).observe(script, { attributes: true, attributeFilter: ["data-provider"] });
+
+  function mount() {
+    document.body.append(host);
+  }
+  if (document.body) mount();
+  else document.addEventListener("DOMContentLoaded", mount);
+})();
