@@ -1,11 +1,12 @@
-# Two commands on a fresh machine: `make demo` (main job) and `make test`.
+# On a fresh machine: `make run` (the server, demo page and widget at http://127.0.0.1:8000/),
+# `make test` (everything, browser tests included) and `make demo` (the CLI on three questions).
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PIP    := $(BIN)/pip --disable-pip-version-check -q
 
-.PHONY: install index demo test test-fast eval bench clean
+.PHONY: install index demo run test test-fast chromium eval bench clean
 
 install: $(STAMP)
 
@@ -27,7 +28,17 @@ demo: install
 	$(BIN)/triage ask "Is Helm supported?"
 	$(BIN)/triage ask "What's the price of a node?"
 
-test: install
+run: install
+	$(BIN)/triage serve --host 127.0.0.1 --port 8000
+
+# The browser tests drive Debian's chromium (/usr/bin/chromium) through Playwright. If it
+# cannot be installed they fail and say why (BOT_SKIP_BROWSER=1 skips them on purpose).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+chromium:
+	@test -x /usr/bin/chromium || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y --no-install-recommends chromium; } \
+	  || echo "warning: could not install chromium; the browser tests will fail"
+
+test: install chromium
 	$(BIN)/python -m pytest -q
 
 test-fast: install
