@@ -162,8 +162,15 @@ _ACTION = re.compile(
 )
 
 
+# Commercial and availability facts: whatever the verb, a support policy does not settle them.
+_FACT = re.compile(r"(?i)\b(?:regions?|pric(?:e|es|ing)|costs?|quotes?|quotation|invoices?|billing|refunds?|discounts?)\b")
+
+
 def is_info_request(text: str) -> bool:
-    return bool(_INFO_ASK.match(text)) and not _ACTION.search(text) and len(text.split()) < 40
+    if len(text.split()) >= 40:
+        return False
+    unquoted = re.sub(r"(['\"`])[^'\"`\s]{1,40}\1", " ", text)  # 'billing' in quotes names a thing
+    return (bool(_INFO_ASK.match(text)) and not _ACTION.search(text)) or bool(_FACT.search(unquoted))
 
 
 @dataclass(frozen=True)

@@ -50,3 +50,8 @@ def test_fact_requests_are_told_apart_from_support_questions():
     assert not is_info_request("What is covered for etcd backups?")
     assert not is_info_request("Who patches the control plane?")
     assert not is_info_request("What happens if I modify kube-proxy?")
+    # commercial and availability facts, whatever the verb
+    assert is_info_request("Is the managed service available in the Jakarta region yet?")
+    assert is_info_request("Can you send me a quote for your premium support plan?")
+    # ... but a quoted identifier is a name, not a topic
+    assert not is_info_request("Someone deleted the 'billing' namespace. Do you keep audit logs?")
