@@ -58,7 +58,8 @@ def words(text: str) -> list[str]:
     return out
 
 
-_HOWTO = re.compile(r"\bhow\s+(?:to|do\s+(?:i|we|you)|can\s+(?:i|we)|should\s+(?:i|we)|would\s+(?:i|we))\b", re.I)
+HOWTO = "howto"
+_HOWTO = re.compile(r"\bhow(?:\s+|-)(?:to|do\s+(?:i|we|you)|can\s+(?:i|we)|should\s+(?:i|we)|would\s+(?:i|we))\b", re.I)
 
 
 def tokens(text: str) -> list[str]:
@@ -66,7 +67,7 @@ def tokens(text: str) -> list[str]:
 
     "how to" / "how do I" become one token, ``howto``: policies exclude how-to questions as
     a class, and the phrase is otherwise made of stopwords."""
-    text = _HOWTO.sub(" howto ", text)
+    text = _HOWTO.sub(f" {HOWTO} ", text)
     return [stem(w) for w in words(text) if w not in STOPWORDS and len(w) > 1 or w.isdigit()]
 
 

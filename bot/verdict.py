@@ -22,7 +22,7 @@ import numpy as np
 
 from .query import DOC_WORDS, Query
 from .retrieve import Hit, KeywordIndex
-from .text import normalize, tokens
+from .text import HOWTO, normalize, tokens
 from .types import Citation, Finding, Provider, Span, Unit, Verdict
 
 NEG: Verdict = "not-covered"
@@ -150,6 +150,7 @@ class PolicyReader:
 _COND = re.compile(r"^\s*(?:if|when|where|once|unless|provided that|as long as)\b[^,]*,\s*", re.I)
 _UNLESS_MID = re.compile(r"\bunless\s+(?:otherwise\s+)?[\w\s-]{0,40}?(?:documented|specified|stated|noted|agreed)\b", re.I)
 _CIRCUMSTANCE = re.compile(r"(?i)^\s*(?:when|whenever|once|after|before)\b[^,]{8,}?,\s*")
+_HOWTO_CATEGORY = re.compile(r"\bhow[\s-]+to\b|\badvice\b", re.I)
 _PAREN = re.compile(r"\(([^()]*)\)")
 _THIRD_PARTY = re.compile(
     r"\b(?:third[\s-]+party|open[\s-]+source|closed[\s-]+source|commercial|other\s+vendors?)\b[^.]{0,80}?\b(?:software|projects?|tools?|products?|packages?|components?|applications?|solutions?)\b"
@@ -201,7 +202,7 @@ class Judge:
         self.units_by_chunk = units_by_chunk
         self.unit_tokens = keyword.unit_tokens
         self._clauses: dict[str, list[Clause]] = {}
-        self._cat_cache: dict[str, list[int]] = {}
+        self._cat_cache: dict[tuple[str, str], list[int]] = {}
         self._ctx_tokens: dict[str, frozenset[str]] = {}
 
     # -- reading units ----------------------------------------------------------------
@@ -388,6 +389,8 @@ class Judge:
                 weak, loose = False, True
         if off_corpus or weak:
             cat = self._by_category(query, provider, qvec, n_citations, docs)
+            if cat is None and query.retained >= RETAINED:
+                cat = self._by_howto(query, provider, qvec, n_citations, docs)
             if cat is not None:
                 return cat
             return Finding(
@@ -412,14 +415,15 @@ class Judge:
         ]
         return Finding(provider, best.verdict, conf, reason, self._citations(support, docs, n_citations), condition)
 
-    def _category_units(self, provider: str) -> list[int]:
-        """Units of the passages stating the policy for third-party software as a category."""
-        got = self._cat_cache.get(provider)
+    def _category_units(self, provider: str, pattern: re.Pattern | None = None) -> list[int]:
+        """Units of the passages stating the policy for a category (default: third-party software)."""
+        pattern = pattern or _THIRD_PARTY
+        got = self._cat_cache.get((provider, pattern.pattern))
         if got is None:
             mine = [i for i, u in enumerate(self.units) if u.provider == provider and u.role != "note"]
-            blocks = {self.units[i].block_start for i in mine if _THIRD_PARTY.search(self.units[i].text)}
+            blocks = {self.units[i].block_start for i in mine if pattern.search(self.units[i].text)}
             got = [i for i in mine if self.units[i].block_start in blocks]
-            self._cat_cache[provider] = got
+            self._cat_cache[(provider, pattern.pattern)] = got
         return got
 
     def _by_category(self, query: Query, provider: str, qvec: np.ndarray, n_citations: int, docs: dict[str, dict]) -> Finding | None:
@@ -449,6 +453,19 @@ class Judge:
         name = names[0]
         reason = f'"{name}" is not named in the policy; as third-party software it falls under: "{_clip(self._block_text(best, docs))}" ({best.unit.section}).'
         return Finding(provider, best.verdict, 0.55, reason, self._citations([best] + others[:1], docs, n_citations), condition)
+
+    def _by_howto(self, query: Query, provider: str, qvec: np.ndarray, n_citations: int, docs: dict[str, dict]) -> Finding | None:
+        """A how-to question ("how do I write a manifest?"): policies state once, as a category,
+        whether usage advice is supported; the question need not share words with it."""
+        if HOWTO not in query.all_tokens:
+            return None
+        ids = self._category_units(provider, _HOWTO_CATEGORY)
+        cands = [c for c in self._candidates(query, ids, qvec, self._matcher({HOWTO: 1.0}), 1.0) if c.lex > 0 and not c.conditional]
+        if not cands:
+            return None
+        best = max(cands, key=lambda c: c.dense)
+        reason = f'A how-to question; the policy states for those: "{_clip(self._block_text(best, docs))}" ({best.unit.section}).'
+        return Finding(provider, best.verdict, 0.55, reason, self._citations([best], docs, n_citations))
 
     def _block_text(self, c: Candidate, docs: dict[str, dict]) -> str:
         return docs[c.unit.doc_id]["text"][c.unit.block_start : c.unit.block_end]

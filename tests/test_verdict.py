@@ -49,6 +49,18 @@ def test_helm_is_best_effort_on_aks_not_covered_on_oke(real_bot, real_env):
 
 
 @pytest.mark.slow
+def test_how_to_questions_fall_under_the_policys_how_to_category(real_bot, real_env):
+    ans = real_bot.answer("How do I write a Deployment manifest?")
+    for f in ans.findings:
+        assert f.verdict == "not-covered"
+        assert any("how to use Kubernetes" in c.quote for c in f.citations)
+    assert_citations_exact(ans, real_env.corpus_dir, real_bot.index.docs)
+    # a how-to about something the corpus never speaks of stays undecided
+    off = real_bot.answer("How do I write a Python function that parses a JSON config file?")
+    assert {f.verdict for f in off.findings} == {"unknown"}
+
+
+@pytest.mark.slow
 def test_price_question_is_unknown_and_escalated(real_bot):
     ans = real_bot.answer("What's the price of a node?")
     f = _by_provider(ans)
