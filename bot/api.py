@@ -216,11 +216,10 @@ class _State:
     def ready_bot(self):
         if self.bot is not None:
             return self.bot
-        if self.load_error is not None:
+        if self.load_error is not None:  # still "not ready", whatever the cause; it says which
             e = self.load_error
-            if isinstance(e, BotError):
-                raise type(e)(e.message, hint=e.hint)
-            raise NotReadyError(f"loading failed: {type(e).__name__}: {e}", hint="see the server log; restart after fixing")
+            what = e.message if isinstance(e, BotError) else f"{type(e).__name__}: {e}"
+            raise NotReadyError(f"loading failed: {what}", hint=getattr(e, "hint", None) or "see the server log; restart after fixing")
         raise NotReadyError("the model and index are still loading", hint="retry in a few seconds (GET /readyz)")
 
 

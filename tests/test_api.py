@@ -227,6 +227,30 @@ def test_unexpected_error_is_500_json_with_an_id_and_no_traceback(hash_bot, tmp_
     assert any(err["id"] in rec.getMessage() and rec.exc_info for rec in caplog.records)
 
 
+def test_blocking_work_runs_off_the_event_loop(hash_bot, tmp_path, monkeypatch):
+    """While an answer is being computed (held here for a while), the server still answers."""
+    import time
+
+    entered, release = threading.Event(), threading.Event()
+    real_ask = hash_bot.ask
+
+    def slow_ask(*a, **k):
+        entered.set()
+        release.wait(10)
+        return real_ask(*a, **k)
+
+    with make_client(hash_bot, tmp_path) as c:
+        monkeypatch.setattr(hash_bot, "ask", slow_ask)
+        with ThreadPoolExecutor(1) as pool:
+            pending = pool.submit(c.post, "/v1/ask", json={"question": ISTIO})
+            assert entered.wait(10)
+            t0 = time.perf_counter()
+            assert c.get("/healthz").status_code == 200 and c.get("/v1/providers").status_code == 200
+            assert time.perf_counter() - t0 < 2
+            release.set()
+            assert pending.result(10).status_code == 200
+
+
 # ------------------------------------------------------------------------------ readiness
 
 
