@@ -411,7 +411,7 @@ class Judge:
         conf = float(max(0.05, min(0.99, conf)))
         reason = self._reason(best)
         support = [best] + [
-            c for c in cands[1:] if c.verdict == best.verdict and c.lex >= 0.5 * best.lex and c.dense >= best.dense - 0.1
+            c for c in cands[1:] if c.verdict == best.verdict and (c.lex >= 0.5 * best.lex and c.dense >= best.dense - 0.1 or c.rel >= 0.7 * best.rel)
         ]
         return Finding(provider, best.verdict, conf, reason, self._citations(support, docs, n_citations), condition)
 
