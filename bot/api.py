@@ -342,4 +342,8 @@ def create_app(source, settings: Settings | None = None) -> FastAPI:
     async def widget_css():
         return static("widget.css", "text/css; charset=utf-8")
 
+    if settings.slack_enabled:  # POST /slack/events: same bot, same feedback store (bot/slack.py)
+        from .slack import mount
+
+        mount(app, state.ready_bot, state.store, settings)
     return app

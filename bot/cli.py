@@ -1,4 +1,4 @@
-"""Command line: ``triage ask | index | eval | classify | providers | serve``.
+"""Command line: ``triage ask | index | eval | classify | providers | serve | slack``.
 
 A thin adapter: parse arguments, call :class:`bot.service.Bot`, format with rich (or
 ``--json``). Errors from the engine become one clear line and a non-zero exit code.
@@ -305,6 +305,31 @@ def serve(
         return bot
 
     uvicorn.run(create_app(load, settings), host=settings.host, port=settings.port, log_level="info")
+
+
+@app.command()
+def slack(
+    socket: bool = typer.Option(False, "--socket", help="Socket Mode: connect out to Slack (BOT_SLACK_APP_TOKEN); no public URL needed."),
+    host: Optional[str] = typer.Option(None, "--host", help="HTTP mode: address to listen on (env BOT_HOST)."),
+    port: Optional[int] = typer.Option(None, "--port", help="HTTP mode: port (env BOT_PORT)."),
+    index: Optional[Path] = IndexOpt,
+    corpus: Optional[Path] = CorpusOpt,
+):
+    """The Slack bot (/triage, @mentions, DMs). HTTP mode is `triage serve` with Slack's
+    requests at POST /slack/events (BOT_SLACK_SIGNING_SECRET, BOT_SLACK_BOT_TOKEN);
+    --socket runs Socket Mode instead (BOT_SLACK_BOT_TOKEN, BOT_SLACK_APP_TOKEN)."""
+    from . import slack as slack_app
+
+    settings = _settings(index, corpus, host=host, port=port)
+    try:
+        slack_app.check(settings, socket=socket)
+        if not socket:
+            return serve(host=host, port=port, index=index, corpus=corpus)
+        bot = _open_bot(settings)
+    except BotError as e:
+        _fail(e, False)
+    err.print("Connecting to Slack (Socket Mode); Ctrl-C stops.", soft_wrap=True)
+    slack_app.socket_mode(bot, settings).start()
 
 
 def main() -> None:

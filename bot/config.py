@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,3 +44,32 @@ class Settings(BaseSettings):
         if isinstance(v, str):
             return [o.strip().rstrip("/") for o in v.split(",") if o.strip()]
         return v
+
+    # -- Slack (``POST /slack/events`` in ``triage serve``; ``triage slack --socket``) ------
+    slack_signing_secret: SecretStr | None = Field(
+        None, description="Signing secret of the Slack app; with the bot token it enables POST /slack/events."
+    )
+    slack_bot_token: SecretStr | None = Field(None, description="Bot token (xoxb-…) the replies are posted with.")
+    slack_app_token: SecretStr | None = Field(None, description="App-level token (xapp-…) for `triage slack --socket` (Socket Mode).")
+    slack_api_url: str = Field("https://slack.com/api/", description="Base URL of Slack's Web API (a stand-in in tests).")
+    slack_channel_providers: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict,
+        description="Default provider per channel, `C0123:<provider>,C0456:<provider>`; used when a question names none.",
+    )
+
+    @property
+    def slack_enabled(self) -> bool:
+        """HTTP mode needs both: the secret to verify Slack's requests, the token to reply."""
+        return bool(self.slack_signing_secret and self.slack_bot_token)
+
+    @field_validator("slack_channel_providers", mode="before")
+    @classmethod
+    def _split_channel_providers(cls, v):
+        """``C0123:<provider>,C0456:<provider>`` in the environment; a dict when passed in code."""
+        if not isinstance(v, str):
+            return v
+        pairs = [p.strip() for p in v.split(",") if p.strip()]
+        bad = [p for p in pairs if p.count(":") != 1 or not all(s.strip() for s in p.split(":"))]
+        if bad:
+            raise ValueError(f"expected CHANNEL:PROVIDER pairs separated by commas, got {', '.join(bad)}")
+        return {c.strip(): p.strip().lower() for c, p in (pair.split(":") for pair in pairs)}
