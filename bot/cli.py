@@ -241,24 +241,42 @@ def eval_cmd(
 
 @app.command()
 def classify(
-    infile: Path = typer.Argument(..., help="JSONL questions: {id, question, provider?} per line."),
-    out_path: Path = typer.Option(..., "--out", "-o", help="Output JSONL: one Answer JSON (plus id) per line."),
+    infile: Path = typer.Argument(..., help="Tickets: CSV (a header row) or JSONL (one object per line)."),
+    out_path: Path = typer.Option(..., "--out", "-o", help="Output file, CSV or JSONL (by extension or --format); written as it goes."),
+    fmt: Optional[str] = typer.Option(None, "--format", help="Output format: csv or jsonl (default: from the --out extension, else the input's)."),
+    id_col: Optional[str] = typer.Option(None, "--id-col", help="Column with the ticket id.  [default: id]", show_default=False),
+    text_cols: Optional[str] = typer.Option(None, "--text-cols", help="Column(s) with the text, joined, e.g. subject,body.  [default: question, text or subject+body]", show_default=False),
+    provider_col: Optional[str] = typer.Option(None, "--provider-col", help="Column whose value scopes a ticket to a provider (optional).  [default: provider]", show_default=False),
+    resume: bool = typer.Option(False, "--resume", help="Keep the rows already in --out (after a crash or Ctrl-C) and add the rest."),
+    strict: bool = typer.Option(False, "--strict", help="Exit with code 2 when any row could not be read or answered."),
     as_json: bool = JsonOpt,
     index: Optional[Path] = IndexOpt,
     corpus: Optional[Path] = CorpusOpt,
 ):
-    """Answer a file of questions (batch triage)."""
-    from .batch import classify_jsonl
+    """Triage a ticket file: a verdict, a route and the top citation per ticket (batch).
+
+    Bad rows become output rows with `error` filled in; the run goes on. Ctrl-C stops after
+    the current batch with a valid file; `--resume` carries on from there."""
+    from . import batch
 
     try:
+        tickets = batch.load(infile, id_col=id_col, text_cols=text_cols, provider_col=provider_col)
         bot = _open_bot(_settings(index, corpus))
-        summary = classify_jsonl(bot, infile, out_path, progress_console=err)
+        with batch.Reporter(err) as rep:
+            summary = batch.classify(bot, tickets, out_path, out_format=fmt, resume=resume, on_progress=rep, say=rep.say)
     except BotError as e:
         _fail(e, as_json)
     if as_json:
         print(json.dumps(summary))
     else:
-        out.print(f"wrote {summary['rows']} answers to {out_path} ({summary['errors']} errors) in {summary['seconds']:.1f}s")
+        batch.render_summary(out, summary)
+    if summary["interrupted"]:
+        again = f"triage classify {infile} --out {out_path} --resume"
+        err.print(f"interrupted: {summary['total_rows']:,} of {summary['tickets']:,} rows are in {out_path}; carry on with: {again}", soft_wrap=True, highlight=False)
+        raise typer.Exit(143 if summary["signal"] == "SIGTERM" else 130)
+    if strict and summary["errors"]:
+        err.print(f"error: {summary['errors']} row(s) could not be classified (--strict)", soft_wrap=True, highlight=False)
+        raise typer.Exit(2)
 
 
 @app.command()

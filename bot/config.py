@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     top_k: int = Field(8, description="Chunks per provider kept after hybrid fusion.")
     citations: int = Field(3, description="Citations returned per provider.")
     batch_size: int = Field(64, description="Texts per embedding batch.")
+    classify_chunk: int = Field(256, description="Tickets per batched call in `triage classify`; output is fsynced after each.")
+    classify_embed_batch: int = Field(32, description="Texts per embedding batch in `triage classify` (sorted by length first).")
 
     # -- HTTP API and widget (``triage serve``) ---------------------------------------------
     host: str = Field("127.0.0.1", description="Address `triage serve` listens on.")

@@ -170,7 +170,9 @@ def test_classify_writes_one_line_per_input_line(cli, tmp_path):
     by_id = {x["id"]: x for x in rows if x.get("id")}
     assert set(by_id) == {"a", "b", "c", "d", "e"}
     assert "empty" in by_id["c"]["error"] and "unknown provider" in by_id["d"]["error"]
-    assert by_id["a"]["verdict"] == "not-covered" and set(by_id["a"]) == ANSWER_KEYS | {"id"}
+    # the full Answer JSON plus the triage fields of the batch issue (route, verdict_<provider>, …)
+    assert by_id["a"]["verdict"] == "not-covered" and ANSWER_KEYS | {"id"} <= set(by_id["a"])
+    assert by_id["a"]["route"] == "customer-responsibility" and by_id["a"]["error"] is None
     assert [f["provider"] for f in by_id["b"]["findings"]] == ["aks"]
     assert by_id["e"]["verdict"] == "unknown"
 
