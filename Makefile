@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PIP    := $(BIN)/pip --disable-pip-version-check -q
 
-.PHONY: install index demo run test test-fast chromium eval bench clean
+.PHONY: install index demo run test test-fast chromium eval bench-batch bench clean
 
 install: $(STAMP)
 
@@ -46,6 +46,9 @@ test-fast: install
 
 eval: install
 	$(BIN)/triage eval evals/dev.jsonl
+
+bench-batch: install  # triage classify vs raw SentenceTransformer.encode on evals/tickets.csv
+	$(BIN)/python evals/bench_batch.py
 
 clean:
 	rm -rf index/CURRENT index/builds index/.lock .pytest_cache
