@@ -271,7 +271,10 @@ def classify(
     else:
         batch.render_summary(out, summary)
     if summary["interrupted"]:
-        again = f"triage classify {infile} --out {out_path} --resume"
+        import shlex
+
+        args = sys.argv[1:] if "classify" in sys.argv[1:] else ["classify", str(infile), "--out", str(out_path)]
+        again = shlex.join(["triage", *args, *([] if "--resume" in args else ["--resume"])])  # the same flags
         err.print(f"interrupted: {summary['total_rows']:,} of {summary['tickets']:,} rows are in {out_path}; carry on with: {again}", soft_wrap=True, highlight=False)
         raise typer.Exit(143 if summary["signal"] == "SIGTERM" else 130)
     if strict and summary["errors"]:
