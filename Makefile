@@ -50,5 +50,8 @@ eval: install
 bench-batch: install  # triage classify vs raw SentenceTransformer.encode on evals/tickets.csv
 	$(BIN)/python evals/bench_batch.py
 
+bench: install
+	$(BIN)/python evals/bench_api.py
+
 clean:
 	rm -rf index/CURRENT index/builds index/.lock .pytest_cache
