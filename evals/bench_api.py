@@ -4,7 +4,8 @@ Starts `triage serve` on a free loopback port (a subprocess, its own model and i
 throw-away data dir), waits for /readyz, then measures:
 
 1. in this process, with the server idle: ``bot.evaluate``'s latency on the same questions —
-   the floor (query embedding + one raw Chroma query) and ``answer()`` itself;
+   the floor (query embedding + one raw Chroma query) and ``answer()`` itself — and then
+   ``answer()`` called from N threads at once, the in-process twin of the concurrent phase;
 2. one HTTP client, one request at a time: what the API adds to ``answer()``;
 3. N concurrent HTTP clients (default 8) sending M requests in all: p50/p95 and throughput.
 
@@ -106,6 +107,40 @@ def run_clients(url: str, payloads: list[dict], clients: int) -> dict:
     }
 
 
+def run_in_process(bot: Bot, payloads: list[dict], threads: int) -> dict:
+    """``threads`` callers of ``bot.answer`` at once: what concurrency costs without HTTP."""
+    latencies: list[float] = []
+    lock = threading.Lock()
+    next_i = iter(range(len(payloads)))
+
+    def worker():
+        while True:
+            with lock:
+                i = next(next_i, None)
+            if i is None:
+                return
+            t0 = time.perf_counter()
+            bot.answer(payloads[i]["question"], payloads[i]["provider"])
+            dt = time.perf_counter() - t0
+            with lock:
+                latencies.append(dt)
+
+    pool = [threading.Thread(target=worker) for _ in range(threads)]
+    t0 = time.perf_counter()
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    wall = time.perf_counter() - t0
+    return {
+        "threads": threads,
+        "requests": len(latencies),
+        "p50_ms": _pct(latencies, 0.5) * 1000,
+        "p95_ms": _pct(latencies, 0.95) * 1000,
+        "throughput_rps": len(latencies) / wall if wall else 0.0,
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--clients", type=int, default=8, help="concurrent HTTP clients (default 8)")
@@ -130,6 +165,7 @@ def main() -> None:
             ready_s = time.perf_counter() - started
             lat = evaluate(bot, items)["latency_ms"]  # server idle meanwhile
             floor = lat["floor_p50"]
+            par = run_in_process(bot, [payloads[i % len(payloads)] for i in range(args.requests)], args.clients)
             seq = run_clients(url, [payloads[i % len(payloads)] for i in range(args.sequential)], 1)
             conc = run_clients(url, [payloads[i % len(payloads)] for i in range(args.requests)], args.clients)
         finally:
@@ -147,8 +183,12 @@ def main() -> None:
             "answer_p50_ms": lat["answer_p50"], "answer_p95_ms": lat["answer_p95"],
             "answer_p50_x_floor": lat["ratio_p50"], "answer_p95_x_floor": lat["answer_p95"] / floor if floor else 0.0,
         },
+        "in_process_concurrent": par,
         "http_one_client": seq,
         "http_concurrent": conc,
+        # what HTTP adds: each phase against its in-process twin
+        "http_one_client_p50_x_answer": seq["p50_ms"] / lat["answer_p50"] if lat["answer_p50"] else 0.0,
+        "http_concurrent_p50_x_answer_concurrent": conc["p50_ms"] / par["p50_ms"] if par["p50_ms"] else 0.0,
     }
     if args.json:
         print(json.dumps(report, indent=1))
@@ -158,8 +198,11 @@ def main() -> None:
     print(f"{'':34}{'p50 ms':>9}{'p95 ms':>9}{'p50/floor':>11}{'p95/floor':>11}{'req/s':>8}")
     print(f"{'in-process floor (embed+Chroma)':34}{floor:9.1f}{ip['floor_p95_ms']:9.1f}{1:11.2f}{ip['floor_p95_ms'] / floor:11.2f}")
     print(f"{'in-process answer()':34}{ip['answer_p50_ms']:9.1f}{ip['answer_p95_ms']:9.1f}{ip['answer_p50_x_floor']:11.2f}{ip['answer_p95_x_floor']:11.2f}")
+    print(f"{'in-process answer(), ' + str(par['threads']) + ' threads':34}{par['p50_ms']:9.1f}{par['p95_ms']:9.1f}{par['p50_ms'] / floor:11.2f}{par['p95_ms'] / floor:11.2f}{par['throughput_rps']:8.1f}")
     for name, ph in ((f"HTTP /v1/ask, 1 client", seq), (f"HTTP /v1/ask, {conc['clients']} clients", conc)):
         print(f"{name:34}{ph['p50_ms']:9.1f}{ph['p95_ms']:9.1f}{ph['p50_x_floor']:11.2f}{ph['p95_x_floor']:11.2f}{ph['throughput_rps']:8.1f}")
+    print(f"HTTP p50 vs in-process p50: 1 client {report['http_one_client_p50_x_answer']:.2f}x, "
+          f"{conc['clients']} clients {report['http_concurrent_p50_x_answer_concurrent']:.2f}x")
     if seq["errors"] or conc["errors"]:
         print(f"errors: {seq['errors'] + conc['errors']} (first: {seq['first_error'] or conc['first_error']})")
 
