@@ -30,7 +30,7 @@ app = typer.Typer(
     epilog=(
         "Examples:\n\n"
         "  triage ask \"Is our service mesh supported?\"\n\n"
-        "  triage ask \"can I ssh into my worker nodes?\" --provider aks --json\n\n"
+        "  triage ask \"can I ssh into my worker nodes?\" --provider <id> --json\n\n"
         "  cat ticket.txt | triage ask -\n\n"
         "  triage index            # after adding or editing a document in corpus/\n\n"
         "  triage eval evals/dev.jsonl\n\n"
@@ -131,7 +131,7 @@ def render_answer(console: Console, ans, providers) -> None:
 @app.command()
 def ask(
     question: str = typer.Argument(..., help="The question or ticket text; '-' reads standard input."),
-    provider: Optional[str] = typer.Option(None, "--provider", "-p", help="Scope to one provider id (e.g. aks, oke)."),
+    provider: Optional[str] = typer.Option(None, "--provider", "-p", help="Scope to one provider id (see `triage providers`)."),
     as_json: bool = JsonOpt,
     index: Optional[Path] = IndexOpt,
     corpus: Optional[Path] = CorpusOpt,

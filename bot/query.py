@@ -182,7 +182,7 @@ class Query:
     all_tokens: tuple[str, ...]  # stemmed tokens for BM25
     asserts_docs: bool  # the ticket says it followed the vendor's documentation
     negates_docs: bool  # ... or says it did not
-    names: tuple[str, ...] = ()  # name-like words, not English ("Linkerd", "Velero")
+    names: tuple[str, ...] = ()  # name-like words, not English (names of tools)
     support_intent: bool = False  # the ticket asks whether something is supported/covered
     reduced: str | None = None  # the question without the words the corpus never uses
     retained: float = 1.0  # cosine(question, reduced): how much meaning the corpus vocabulary keeps

@@ -37,7 +37,7 @@ class Provider:
         out: list[str] = [self.id, self.vendor, self.product, *self.aliases]
         first = self.vendor.split()[0] if self.vendor.split() else ""
         if len(self.vendor.split()) > 1 and len(first) >= 4 and first[0].isupper():
-            out.append(first)  # "Northwind Cloud" is also written "Northwind"
+            out.append(first)  # "Acme Cloud" is also written "Acme"
         if "(" in self.product and self.product.endswith(")"):
             base, _, acro = self.product[:-1].partition("(")
             out += [base.strip(), acro.strip()]

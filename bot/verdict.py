@@ -427,7 +427,7 @@ class Judge:
         return got
 
     def _by_category(self, query: Query, provider: str, qvec: np.ndarray, n_citations: int, docs: dict[str, dict]) -> Finding | None:
-        """An unnamed tool ("Is Linkerd supported?"): the policy never names it, but it names
+        """An unnamed tool ("Is <tool> supported?"): the policy never names it, but it names
         the category every tool the vendor did not ship falls in — third-party software."""
         pterms = self.keyword.provider_terms.get(provider, set())
         names = [n for n in query.names if not set(tokens(n)) <= pterms]
