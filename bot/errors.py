@@ -9,7 +9,8 @@ Adapters map these to their channel: ``http_status`` for the API, ``exit_code`` 
     ├── IndexError_         the index is missing, stale, corrupt or being built
     │   ├── IndexMissingError
     │   ├── IndexStaleError
-    │   └── IndexCorruptError
+    │   ├── IndexCorruptError
+    │   └── IndexWriteError     a new build could not be written (disk full, permissions)
     ├── NotReadyError       the service is still loading (503)
     └── NotFoundError       a referenced record does not exist (404)
 """
@@ -63,6 +64,10 @@ class IndexStaleError(IndexError_):
 
 class IndexCorruptError(IndexError_):
     code = "index_corrupt"
+
+
+class IndexWriteError(IndexError_):
+    code = "index_write_failed"
 
 
 class NotReadyError(BotError):

@@ -8,11 +8,16 @@ Layout of the index folder::
         chroma/            Chroma PersistentClient (collections "chunks" and "units", cosine)
         records.jsonl      chunk and unit records (spans, headings, offsets)
         manifest.json      corpus file hashes, model id, chunker version, counts (written last)
-      .lock                held while a build runs
+      .lock                held (flock, with the builder's pid) while a build runs
 
 A build is written beside the current one and only then made current, so a crash or
-``kill -9`` mid-build leaves the previous index answering. Embeddings are keyed by the hash
-of (model, text): unchanged chunks are copied from the previous build, never re-embedded.
+``kill -9`` mid-build leaves the previous index answering; the next build removes the half
+build, and the kernel drops a dead builder's lock with its process. Embeddings are keyed by the
+hash of (model, text): unchanged chunks are copied from the previous build, never re-embedded.
+
+An open :class:`Index` holds a shared flock on its build folder until :meth:`Index.close` (or
+until it is garbage-collected): a build in use by any process is never collected, so a server
+that has not reloaded yet keeps answering from the build it opened.
 """
 
 from __future__ import annotations
@@ -22,10 +27,12 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import threading
 import time
 import uuid
+import weakref
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -34,7 +41,7 @@ import numpy as np
 
 from .corpus import CHUNKER_VERSION, chunk_corpus, load_corpus, providers_of
 from .embed import Embedder
-from .errors import BotError, IndexCorruptError, IndexMissingError
+from .errors import BotError, IndexCorruptError, IndexMissingError, IndexWriteError
 from .types import Chunk, Document, Provider, Span, Unit
 
 FORMAT = 1
@@ -78,16 +85,36 @@ class BuildReport:
 # ---------------------------------------------------------------------------- reading
 
 
+_BUILD_ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z_-]{0,63}")
+
+
 def _read_current(index_dir: Path) -> str | None:
+    """The build id named by CURRENT; None when there is no CURRENT or it is empty.
+
+    Raises IndexCorruptError when CURRENT holds anything but a build id (binary junk, a path)."""
     try:
-        return (index_dir / "CURRENT").read_text().strip() or None
-    except FileNotFoundError:
+        raw = (Path(index_dir) / "CURRENT").read_bytes()
+    except (FileNotFoundError, NotADirectoryError):
         return None
+    except OSError as e:
+        raise IndexCorruptError(f"cannot read {Path(index_dir) / 'CURRENT'} ({e})", hint="run `triage index` to rebuild it") from None
+    text = raw.decode("utf-8", errors="replace").strip()
+    if not text:
+        return None
+    if not _BUILD_ID.fullmatch(text):
+        shown = text if len(text) <= 40 else text[:40] + "…"
+        raise IndexCorruptError(
+            f"{Path(index_dir) / 'CURRENT'} does not name a build ({shown!r})", hint="run `triage index` to rebuild it"
+        )
+    return text
 
 
 def read_manifest(index_dir: Path) -> dict | None:
     """The manifest of the current build, or None when there is no usable build."""
-    bid = _read_current(index_dir)
+    try:
+        bid = _read_current(index_dir)
+    except IndexCorruptError:
+        return None
     if not bid:
         return None
     try:
@@ -127,10 +154,39 @@ def staleness(manifest: dict, corpus_dir: Path, model_id: str) -> list[str]:
     return reasons
 
 
-class Index:
-    """A loaded, read-only build: Chroma collections plus the records and unit vectors."""
+def _hold_build(build: Path) -> int:
+    """A shared flock on a build folder: `_collect_garbage` leaves it alone while held."""
+    fd = os.open(build, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+    except OSError:
+        os.close(fd)
+        raise
+    return fd
 
-    def __init__(self, index_dir: Path, build_id: str, manifest: dict, client: Any, chunks: list[Chunk], units: list[Unit], unit_vecs: np.ndarray, docs: dict[str, dict]):
+
+def _release(client: Any, fd: int | None) -> None:
+    """Close a Chroma client (Chroma stops the path's shared system with its last client) and
+    drop the hold on its build folder."""
+    try:
+        if client is not None:
+            client.close()
+    except Exception:
+        pass
+    finally:
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+class Index:
+    """A loaded, read-only build: Chroma collections plus the records and unit vectors.
+
+    :meth:`close` releases the Chroma client and the hold on the build folder; an Index that
+    is dropped without it is released when it is garbage-collected."""
+
+    def __init__(self, index_dir: Path, build_id: str, manifest: dict, client: Any, chunks: list[Chunk], units: list[Unit], unit_vecs: np.ndarray, docs: dict[str, dict], hold: int | None = None):
+        self._finalizer = weakref.finalize(self, _release, client, hold)
         self.dir = index_dir
         self.build_id = build_id
         self.manifest = manifest
@@ -155,7 +211,9 @@ class Index:
         if not bid:
             raise IndexMissingError(f"no index in {index_dir}", hint="run `triage index` to build it")
         build = index_dir / "builds" / bid
+        client = hold = None
         try:
+            hold = _hold_build(build)
             manifest = json.loads((build / "manifest.json").read_text())
             chunks, units, docs = _read_records(build / "records.jsonl")
             with _open_lock:
@@ -168,14 +226,23 @@ class Index:
             pos = {uid: i for i, uid in enumerate(got["ids"])}
             vecs = np.asarray(got["embeddings"], dtype=np.float32)
             unit_vecs = vecs[[pos[u.id] for u in units]] if units else np.zeros((0, manifest["dim"]), np.float32)
-        except IndexCorruptError:
-            raise
         except Exception as e:  # any unreadable piece means the build cannot be trusted
+            _release(client, hold)
+            if isinstance(e, IndexCorruptError):
+                raise
             raise IndexCorruptError(
                 f"index build {bid} in {index_dir} is unreadable ({type(e).__name__}: {e})",
                 hint="run `triage index` to rebuild it",
             ) from None
-        return cls(index_dir, bid, manifest, client, chunks, units, unit_vecs, docs)
+        return cls(index_dir, bid, manifest, client, chunks, units, unit_vecs, docs, hold)
+
+    def close(self) -> None:
+        """Release the Chroma client and the build folder (idempotent). Queries after it fail."""
+        self._finalizer()
+
+    @property
+    def closed(self) -> bool:
+        return not self._finalizer.alive
 
     def query(self, vec: np.ndarray, providers: list[str], n: int) -> dict:
         """Raw dense query: Chroma's answer for one query vector within ``providers``."""
@@ -224,16 +291,28 @@ def _read_records(path: Path) -> tuple[list[Chunk], list[Unit], dict[str, dict]]
 
 @contextlib.contextmanager
 def _build_lock(index_dir: Path, wait: bool = True):
+    """One build at a time per index folder. An flock, so the kernel releases it when its
+    holder dies (``kill -9`` included): a stale lock file never blocks the next build. The
+    holder's pid is written into it for the message a second builder gets."""
     index_dir.mkdir(parents=True, exist_ok=True)
     with open(index_dir / ".lock", "a+") as fh:
         flags = fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB)
         try:
             fcntl.flock(fh, flags)
         except BlockingIOError:
-            raise IndexCorruptError(f"another `triage index` is building {index_dir}", hint="wait for it to finish") from None
+            fh.seek(0)
+            holder = fh.read().strip()
+            who = f" (pid {holder})" if holder.isdigit() else ""
+            raise IndexCorruptError(f"another `triage index`{who} is building {index_dir}", hint="wait for it to finish") from None
         try:
+            fh.seek(0)
+            fh.truncate()
+            fh.write(str(os.getpid()))
+            fh.flush()
             yield
         finally:
+            with contextlib.suppress(OSError):
+                fh.truncate(0)
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
@@ -252,6 +331,7 @@ def _old_vectors(index_dir: Path, model_id: str) -> dict[str, list[float]]:
     if not manifest or manifest.get("model_id") != model_id:
         return {}
     out: dict[str, list[float]] = {}
+    client = None
     try:
         client = _chroma_client(index_dir / "builds" / manifest["build_id"] / "chroma")
         for name in ("chunks", "units"):
@@ -260,6 +340,8 @@ def _old_vectors(index_dir: Path, model_id: str) -> dict[str, list[float]]:
                 out[meta["ekey"]] = np.asarray(vec, dtype=np.float32).tolist()
     except Exception:
         return {}  # an unreadable old build is simply not reused
+    finally:
+        _release(client, None)
     return out
 
 
@@ -286,7 +368,7 @@ def build_index(
         old = read_manifest(index_dir)
         if old and not force:
             try:  # an index that no longer opens is rebuilt, whatever its manifest says
-                Index.open(index_dir)
+                Index.open(index_dir).close()
             except IndexCorruptError:
                 old, force = None, True
         if old and not force and not staleness(old, corpus_dir, embedder.model_id) and old.get("files") == files:
@@ -326,58 +408,72 @@ def build_index(
 
         bid = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
         build = index_dir / "builds" / bid
-        build.mkdir(parents=True)
-        client = _chroma_client(build / "chroma")
-        meta = {"hnsw:space": "cosine"}
-        ccoll = client.create_collection("chunks", metadata=meta, embedding_function=None)
-        ucoll = client.create_collection("units", metadata=meta, embedding_function=None)
-        step = 2000
-        for i in range(0, len(chunks), step):
-            part = chunks[i : i + step]
-            ccoll.add(
-                ids=[c.id for c in part],
-                embeddings=[vectors[k] for k in ckeys[i : i + step]],
-                documents=chunk_texts[i : i + step],
-                metadatas=[
-                    {"provider": c.provider, "doc_id": c.doc_id, "kind": c.kind, "section": c.section, "start": c.start, "end": c.end, "ekey": k}
-                    for c, k in zip(part, ckeys[i : i + step])
-                ],
-            )
-        for i in range(0, len(units), step):
-            part = units[i : i + step]
-            ucoll.add(
-                ids=[u.id for u in part],
-                embeddings=[vectors[k] for k in ukeys[i : i + step]],
-                metadatas=[{"provider": u.provider, "chunk_id": u.chunk_id, "ekey": k} for u, k in zip(part, ukeys[i : i + step])],
-            )
-        if on_progress:
-            on_progress("writing", 1, 1)
-        _write_records(build / "records.jsonl", docs, chunks, units)
-        providers = providers_of(docs)
-        manifest = {
-            "format": FORMAT,
-            "build_id": bid,
-            "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "model_id": embedder.model_id,
-            "dim": embedder.dim,
-            "chunker": CHUNKER_VERSION,
-            "files": files,
-            "chunks": len(chunks),
-            "units": len(units),
-            "providers": {pid: {"vendor": p.vendor, "product": p.product, "aliases": list(p.aliases)} for pid, p in providers.items()},
-            "documents": [{"id": d.id, "provider": d.provider, "title": d.title, "url": d.url, "path": d.path} for d in docs],
-        }
-        del client
-        tmp = build / "manifest.json.tmp"
-        tmp.write_text(json.dumps(manifest, indent=1))
-        os.replace(tmp, build / "manifest.json")
-        _fsync_dir(build)
-        cur_tmp = index_dir / f"CURRENT.{bid}.tmp"
-        cur_tmp.write_text(bid + "\n")
-        with open(cur_tmp) as fh:
-            os.fsync(fh.fileno())
-        os.replace(cur_tmp, index_dir / "CURRENT")
-        _fsync_dir(index_dir)
+        client = None
+        try:
+            build.mkdir(parents=True)
+            client = _chroma_client(build / "chroma")
+            meta = {"hnsw:space": "cosine"}
+            ccoll = client.create_collection("chunks", metadata=meta, embedding_function=None)
+            ucoll = client.create_collection("units", metadata=meta, embedding_function=None)
+            step = 2000
+            for i in range(0, len(chunks), step):
+                part = chunks[i : i + step]
+                ccoll.add(
+                    ids=[c.id for c in part],
+                    embeddings=[vectors[k] for k in ckeys[i : i + step]],
+                    documents=chunk_texts[i : i + step],
+                    metadatas=[
+                        {"provider": c.provider, "doc_id": c.doc_id, "kind": c.kind, "section": c.section, "start": c.start, "end": c.end, "ekey": k}
+                        for c, k in zip(part, ckeys[i : i + step])
+                    ],
+                )
+            for i in range(0, len(units), step):
+                part = units[i : i + step]
+                ucoll.add(
+                    ids=[u.id for u in part],
+                    embeddings=[vectors[k] for k in ukeys[i : i + step]],
+                    metadatas=[{"provider": u.provider, "chunk_id": u.chunk_id, "ekey": k} for u, k in zip(part, ukeys[i : i + step])],
+                )
+            if on_progress:
+                on_progress("writing", 1, 1)
+            _write_records(build / "records.jsonl", docs, chunks, units)
+            providers = providers_of(docs)
+            manifest = {
+                "format": FORMAT,
+                "build_id": bid,
+                "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "model_id": embedder.model_id,
+                "dim": embedder.dim,
+                "chunker": CHUNKER_VERSION,
+                "files": files,
+                "chunks": len(chunks),
+                "units": len(units),
+                "providers": {pid: {"vendor": p.vendor, "product": p.product, "aliases": list(p.aliases)} for pid, p in providers.items()},
+                "documents": [{"id": d.id, "provider": d.provider, "title": d.title, "url": d.url, "path": d.path} for d in docs],
+            }
+            _release(client, None)
+            client = None
+            tmp = build / "manifest.json.tmp"
+            tmp.write_text(json.dumps(manifest, indent=1))
+            os.replace(tmp, build / "manifest.json")
+            _fsync_dir(build)
+            cur_tmp = index_dir / f"CURRENT.{bid}.tmp"
+            cur_tmp.write_text(bid + "\n")
+            with open(cur_tmp) as fh:
+                os.fsync(fh.fileno())
+            os.replace(cur_tmp, index_dir / "CURRENT")
+            _fsync_dir(index_dir)
+        except BaseException as e:  # nothing half-written stays behind; CURRENT still names the old build
+            _release(client, None)
+            if _read_current_or_none(index_dir) != bid:
+                shutil.rmtree(build, ignore_errors=True)
+                (index_dir / f"CURRENT.{bid}.tmp").unlink(missing_ok=True)
+            if isinstance(e, BotError) or not isinstance(e, Exception):  # Ctrl-C, SystemExit: as they are
+                raise
+            raise IndexWriteError(
+                f"could not write the new build of {index_dir} ({type(e).__name__}: {e})",
+                hint="the previous build is still in use; free disk space or fix the folder's permissions, then run `triage index` again",
+            ) from e
         _collect_garbage(index_dir, keep={bid, old["build_id"] if old else ""})
 
         old_files = (old or {}).get("files", {})
@@ -402,11 +498,34 @@ def _write_records(path: Path, docs: list[Document], chunks: list[Chunk], units:
         os.fsync(f.fileno())
 
 
+def _read_current_or_none(index_dir: Path) -> str | None:
+    try:
+        return _read_current(index_dir)
+    except IndexCorruptError:
+        return None
+
+
 def _collect_garbage(index_dir: Path, keep: set[str]) -> None:
-    """Remove builds that are neither current nor the previous one (crashed builds included)."""
+    """Remove builds that are neither current nor the previous one (crashed builds included),
+    unless a process still has one open (its shared flock): that one goes in a later build."""
     builds = index_dir / "builds"
     for d in builds.iterdir() if builds.is_dir() else []:
-        if d.name not in keep:
+        if d.name in keep:
+            continue
+        try:
+            fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError:  # a stray file, or gone already
+            with contextlib.suppress(OSError):
+                d.unlink()
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue  # in use by a running process
+        try:
             shutil.rmtree(d, ignore_errors=True)
+        finally:
+            os.close(fd)
     for tmp in index_dir.glob("CURRENT.*.tmp"):
         tmp.unlink(missing_ok=True)
