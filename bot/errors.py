@@ -10,7 +10,8 @@ Adapters map these to their channel: ``http_status`` for the API, ``exit_code`` 
     │   ├── IndexMissingError
     │   ├── IndexStaleError
     │   ├── IndexCorruptError
-    │   └── IndexWriteError     a new build could not be written (disk full, permissions)
+    │   ├── IndexWriteError     a new build could not be written (disk full, permissions)
+    │   └── ReloadError         a running service could not switch builds (the old one serves on)
     ├── NotReadyError       the service is still loading (503)
     └── NotFoundError       a referenced record does not exist (404)
 """
@@ -68,6 +69,10 @@ class IndexCorruptError(IndexError_):
 
 class IndexWriteError(IndexError_):
     code = "index_write_failed"
+
+
+class ReloadError(IndexError_):
+    code = "reload_failed"
 
 
 class NotReadyError(BotError):

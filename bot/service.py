@@ -159,3 +159,25 @@ class Bot:
                 for pid, p in sorted(self.providers.items())
             ],
         }
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def reopen(self) -> "Bot":
+        """A new Bot on the index folder's *current* build, with these settings and this
+        (already loaded) embedder: what a running service swaps in after `triage index`
+        (see :class:`bot.reload.BotHolder`). Never builds; the corpus is not consulted. A
+        build made with another model is refused (IndexStaleError), not served."""
+        index = Index.open(self.index.dir)
+        built_with = index.manifest.get("model_id")
+        if built_with != self.embedder.model_id:
+            index.close()
+            raise IndexStaleError(
+                f"build {index.build_id} in {self.index.dir} was made with {built_with}; this process embeds with {self.embedder.model_id}",
+                hint="rebuild with the same BOT_EMBEDDER (`triage index`), or restart with the model the index was built with",
+            )
+        return type(self)(self.settings, self.embedder, index)
+
+    def close(self) -> None:
+        """Release the index (its Chroma client and its hold on the build folder). Idempotent.
+        A Bot dropped without it is released when it is garbage-collected; answers after it fail."""
+        self.index.close()
