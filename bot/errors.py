@@ -13,7 +13,8 @@ Adapters map these to their channel: ``http_status`` for the API, ``exit_code`` 
     │   ├── IndexWriteError     a new build could not be written (disk full, permissions)
     │   └── ReloadError         a running service could not switch builds (the old one serves on)
     ├── NotReadyError       the service is still loading (503)
-    └── NotFoundError       a referenced record does not exist (404)
+    ├── NotFoundError       a referenced record does not exist (404)
+    └── StorageError        the feedback store cannot be written or read (503)
 """
 
 from __future__ import annotations
@@ -85,3 +86,9 @@ class NotFoundError(BotError):
     code = "not_found"
     http_status = 404
     exit_code = 6
+
+
+class StorageError(BotError):
+    code = "storage_unavailable"
+    http_status = 503
+    exit_code = 9
