@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(16_000_000, description="Larger request bodies are refused with 413 before they are read.")
     session_ttl_seconds: float = Field(3600.0, description="A conversation's last turn is forgotten after this long without use.")
     max_sessions: int = Field(10_000, description="Conversations remembered at once (least recently used go first).")
+    shutdown_grace_seconds: float = Field(
+        10.0, ge=0, description="On SIGTERM `triage serve` stops accepting and lets requests in flight finish for at most this long."
+    )
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -1,5 +1,6 @@
 """Faults with real parts: `kill -9` of a real `triage index` mid-build, damaged index folders
-opened by the real commands, a full file system (a real tmpfs mount).
+opened by the real commands, a full file system (a real tmpfs mount), SIGTERM to a real
+`triage serve` with a request in flight.
 
 All use the hash embedder: none of this depends on the model (the model's side of a reload is
 checked in test_reload.py). Mount-based tests need CAP_SYS_ADMIN (root in a container) and are
@@ -9,21 +10,24 @@ skipped, saying so, without it.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import threading
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from bot.embed import HashEmbedder
 from bot.errors import IndexCorruptError, IndexWriteError
 from bot.index import Index, _build_lock, build_index
-from conftest import NKE_POLICY, PYTHON, REPO, clean_env, copy_corpus, run_triage
+from conftest import NKE_POLICY, PYTHON, REPO, TRIAGE, clean_env, copy_corpus, run_triage
 
 MESHLY = "Does Northwind support third-party service meshes such as Meshly?"
 
@@ -218,3 +222,110 @@ def test_a_full_disk_mid_build_keeps_the_previous_build_and_leaves_no_half_build
         assert _current(idx) == first.build_id and _builds(idx) == [first.build_id]
         assert not list(idx.glob("CURRENT.*.tmp"))
         assert len(Index.open(idx).chunks) == first.chunks
+
+
+# ------------------------------------------------------------------------------ SIGTERM to triage serve
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def served(tmp_path: Path, **env):
+    """`triage serve` (hash embedder) on a free loopback port with a prebuilt index; ready."""
+    corpus = tmp_path / "corpus"
+    if not corpus.exists():
+        copy_corpus(corpus)
+        build_index(corpus, tmp_path / "index", HashEmbedder())
+    port = _free_port()
+    e = _env(corpus, tmp_path / "index", BOT_DATA_DIR=tmp_path / "data", BOT_LOG_FORMAT="text", **env)
+    proc = subprocess.Popen([str(TRIAGE), "serve", "--port", str(port)], env=e, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, proc.communicate()[0]
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(url + "/readyz", timeout=2).status_code == 200:
+                    break
+            time.sleep(0.1)
+        else:
+            pytest.fail("triage serve was not ready in 60 s")
+        yield proc, url
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+
+
+def _slow_classify(url: str, n: int, out: list) -> threading.Thread:
+    """POST /v1/classify with ``n`` tickets in a thread; appends (status or error, when) to ``out``."""
+    tickets = [{"id": i, "text": f"Is Istio supported on our node pools, case {i}? We also run a service mesh."} for i in range(n)]
+
+    def go():
+        try:
+            r = httpx.post(url + "/v1/classify", json={"tickets": tickets}, timeout=120)
+            got = (r.status_code, len(r.json()["answers"]) if r.status_code == 200 else r.text[:200])
+        except httpx.HTTPError as e:
+            got = (type(e).__name__, str(e))
+        out.append((got, time.monotonic()))
+
+    t = threading.Thread(target=go)
+    t.start()
+    return t
+
+
+def _sigterm_during_requests(tmp_path, tickets: int, requests: int = 1, **env):
+    """Start ``requests`` classify requests, SIGTERM the server while they run; returns
+    (results, when SIGTERM was sent, when the process had exited, exit code)."""
+    with served(tmp_path, **env) as (proc, url):
+        out: list = []
+        threads = [_slow_classify(url, tickets, out) for _ in range(requests)]
+        time.sleep(0.7)  # the requests are sent and being answered
+        assert not out
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        with pytest.raises(httpx.ConnectError):  # no new connections once shutting down
+            httpx.get(url + "/healthz", timeout=2)
+        for t in threads:
+            t.join(120)
+        rc = proc.wait(60)
+        exited = time.monotonic()
+    return out, sent, exited, rc
+
+
+def _serve_passes_the_grace() -> bool:
+    from bot import cli
+
+    return "shutdown_grace_seconds" in inspect.getsource(cli.serve)
+
+
+SERVE_CHANGE = (
+    "`triage serve` must pass timeout_graceful_shutdown=settings.shutdown_grace_seconds to uvicorn "
+    "and exit 0 on SIGTERM (uvicorn re-raises the signal after its graceful shutdown)"
+)
+
+
+def test_sigterm_lets_the_request_in_flight_finish_then_exits_0(tmp_path):
+    out, sent, _exited, rc = _sigterm_during_requests(tmp_path, 600)
+    [(result, at)] = out
+    assert result == (200, 600)
+    assert at > sent  # it was in flight when the signal came, and it got its whole answer
+    if rc != 0 and not _serve_passes_the_grace():
+        pytest.xfail(f"exit code {rc}: {SERVE_CHANGE}")
+    assert rc == 0
+
+
+@pytest.mark.xfail(not _serve_passes_the_grace(), reason=SERVE_CHANGE, strict=True)
+def test_sigterm_waits_no_longer_than_the_grace(tmp_path):
+    """BOT_SHUTDOWN_GRACE_SECONDS=1 and two requests that need several seconds more: the
+    server exits, with 0, about a second after SIGTERM instead of waiting for them; they are
+    cut off with an error status, not left hanging."""
+    out, sent, exited, rc = _sigterm_during_requests(tmp_path, 1000, requests=2, BOT_SHUTDOWN_GRACE_SECONDS="1")
+    assert rc == 0
+    assert exited - sent < 1 + 2.5
+    assert len(out) == 2 and all(result[0] != 200 for result, _ in out)
