@@ -14,6 +14,9 @@ Adapters map these to their channel: ``http_status`` for the API, ``exit_code`` 
     │   └── ReloadError         a running service could not switch builds (the old one serves on)
     ├── NotReadyError       the service is still loading (503)
     ├── NotFoundError       a referenced record does not exist (404)
+    ├── AuthError           no or an unknown API key (401)
+    ├── ForbiddenError      a known key that may not do this, or from this origin (403)
+    ├── RateLimitedError    too many requests for a key or a client address (429)
     └── StorageError        the feedback store cannot be written or read (503)
 """
 
@@ -86,6 +89,28 @@ class NotFoundError(BotError):
     code = "not_found"
     http_status = 404
     exit_code = 6
+
+
+class AuthError(BotError):
+    code = "unauthorized"
+    http_status = 401
+    exit_code = 7
+
+
+class ForbiddenError(BotError):
+    code = "forbidden"
+    http_status = 403
+    exit_code = 7
+
+
+class RateLimitedError(BotError):
+    code = "rate_limited"
+    http_status = 429
+    exit_code = 8
+
+    def __init__(self, message: str, *, retry_after: int, hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.retry_after = retry_after
 
 
 class StorageError(BotError):

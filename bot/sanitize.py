@@ -1,0 +1,77 @@
+"""Cleaning what people type before the core sees it (the HTTP API and Slack call it).
+
+``clean_input`` removes characters that change how text looks or reads without being
+visible — zero-width spaces and joiners, bidirectional overrides and isolates, the byte-order
+mark, soft hyphens, tag characters (every code point of Unicode's *format* category, Cf) —
+so "Is To\u200bol supported?" is the same question as "Is Tool supported?". Other control
+characters become spaces (tabs and newlines stay), line/paragraph separators become newlines,
+and unpaired surrogates (which JSON's ``\\ud800`` escapes can smuggle in, and which cannot be
+stored or encoded) become U+FFFD. Nothing visible is changed or dropped.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Unicode's Cf (format) category, as ranges (checked against unicodedata by the tests).
+_FORMAT = re.compile(
+    "[\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064"
+    "\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3"
+    "\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f]"
+)
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_LINE = re.compile("\r\n?|[\u2028\u2029\x85]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def fix_surrogates(text: str) -> str:
+    """Unpaired surrogates → U+FFFD (what a UTF-8 decoder makes of them)."""
+    return _SURROGATE.sub("\ufffd", text)
+
+
+def clean_input(text: str) -> str:
+    """``text`` without invisible format characters or control characters (see the module)."""
+    text = fix_surrogates(text)
+    text = _FORMAT.sub("", text)
+    text = _LINE.sub("\n", text)
+    return _CONTROL.sub(" ", text)
+
+
+# Instructions addressed to the bot rather than questions about support: "ignore previous
+# instructions", "say covered", a "system:" line. The core generates no text, so they cannot
+# make it say anything — but their words dilute the question like any other noise, so each is
+# cut from where it starts to the end of its sentence (or line).
+_INSTRUCTION = re.compile(
+    r"""(?imx)
+    \b(?:ignore|disregard|forget|override)\s+(?:(?:all|any|the|your|my|of|these|those)\s+){0,3}
+        (?:previous|prior|above|earlier|preceding|system|original|your)\s+(?:\w+\s+)?
+        (?:instructions?|prompts?|rules|directions|guidelines|context|messages?)\b
+  | \b(?:new|updated|real)\s+instructions?\s*:
+  | \byou\s+(?:must|have\s+to|are\s+required\s+to|should)\s+(?:always\s+)?(?=say|answer|respond|reply|output|classify|mark)
+  | \b(?:say|answer|respond|reply|output|print|return|classify\s+(?:it|this)\s+as|mark\s+(?:it|this)\s+as)\s*
+        (?:with\s+|that\s+(?:it\s+is\s+|it's\s+)?)?[:"'“‘]?\s*
+        (?:covered|not[- ]covered|supported|unsupported|best[- ]effort|unknown)\b
+  | ^[ \t]*(?:system|assistant|developer)[ \t]*:
+    """
+)
+_SENTENCE_END = re.compile(r"[.!?](?=\s|$)|\n")
+
+
+def drop_instructions(text: str) -> str:
+    """``text`` without instructions aimed at the bot (see above); unchanged if nothing else is left."""
+    out, pos = [], 0
+    for m in _INSTRUCTION.finditer(text):
+        if m.start() < pos:
+            continue
+        end = _SENTENCE_END.search(text, m.end())
+        out.append(text[pos : m.start()])
+        pos = end.end() if end else len(text)
+    if not out:
+        return text
+    kept = "".join(out) + text[pos:]
+    return kept.strip() if kept.strip() else text
+
+
+def clean_question(text: str) -> str:
+    """What a front end hands the core: :func:`clean_input`, then :func:`drop_instructions`."""
+    return drop_instructions(clean_input(text))
