@@ -1,10 +1,12 @@
 /*
  * Support-triage chat widget. One tag embeds it on any page:
  *
- *   <script src="https://HOST/widget.js" data-provider="PROVIDER-ID" defer></script>
+ *   <script src="https://HOST/widget.js" data-key="WIDGET-KEY" data-provider="PROVIDER-ID" defer></script>
  *
- * The API base is where this script was loaded from; data-provider (optional, read at each
- * question) scopes answers to one provider id from GET /v1/providers. Everything lives in a
+ * The API base is where this script was loaded from; data-key is the site's public widget key
+ * (sent as X-Widget-Key; the server accepts it only from the origins it allows), needed when
+ * the server has keys configured; data-provider (optional, read at each question) scopes
+ * answers to one provider id from GET /v1/providers. Everything lives in a
  * Shadow DOM so the host page's styles and ours never meet. Untrusted text (the user's, the
  * corpus's, error messages) is only ever set as text: createElement / textContent / append,
  * never innerHTML. Links are kept only when they are http(s).
@@ -105,14 +107,41 @@
 
   // -- the API -------------------------------------------------------------------------
 
+  function widgetKey() {
+    return (script.getAttribute("data-key") || "").trim() || null;
+  }
+
+  // What the panel says when the API refuses: the server's own words, and for the refusals a
+  // visitor cannot fix (keys, limits) what it means for them.
+  function problem(res, data) {
+    const e = data && data.error;
+    const detail = e ? e.message + (e.hint ? " — " + e.hint : "") : "";
+    if (res.status === 429) {
+      const s = parseInt(res.headers.get("Retry-After") || "", 10);
+      const wait = s > 0 ? s + (s === 1 ? " second" : " seconds") : "a moment";
+      return "Too many questions just now. Please wait " + wait + " and try again.";
+    }
+    if (res.status === 401 || res.status === 403) {
+      return "This page may not use the assistant (" + res.status + (detail ? ": " + detail : "") +
+        "). Please tell the site's owner.";
+    }
+    const ref = e && e.request_id && res.status >= 500 ? " (reference " + e.request_id + ")" : "";
+    return (detail || "The assistant answered " + res.status + ".") + ref;
+  }
+
   async function api(path, body) {
+    const headers = {};
+    const key = widgetKey();
+    if (key) headers["X-Widget-Key"] = key;
+    const init = { headers };
+    if (body !== undefined) {
+      init.method = "POST";
+      headers["content-type"] = "application/json";
+      init.body = JSON.stringify(body);
+    }
     let res;
     try {
-      res = await fetch(base + path, body === undefined ? {} : {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify(body),
-      });
+      res = await fetch(base + path, init);
     } catch (_) {
       throw new Error("Could not reach the assistant (network error). Please try again.");
     }
@@ -122,11 +151,7 @@
     } catch (_) {
       /* not JSON: reported below */
     }
-    if (!res.ok) {
-      const e = data && data.error;
-      const msg = e ? e.message + (e.hint ? " — " + e.hint : "") : "The assistant answered " + res.status + ".";
-      throw new Error(msg);
-    }
+    if (!res.ok) throw new Error(problem(res, data));
     return data;
   }
 
