@@ -301,31 +301,108 @@ def providers(as_json: bool = JsonOpt, index: Optional[Path] = IndexOpt, corpus:
     out.print(t)
 
 
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host.strip("[]").lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 @app.command()
 def serve(
-    host: Optional[str] = typer.Option(None, "--host", help="Address to listen on (env BOT_HOST; default 127.0.0.1)."),
+    host: Optional[str] = typer.Option(None, "--host", help="Address to listen on (env BOT_HOST; default 127.0.0.1). "
+                                       "Anything but loopback needs keys (BOT_API_KEYS / BOT_WIDGET_KEYS / BOT_ADMIN_KEYS)."),
     port: Optional[int] = typer.Option(None, "--port", help="Port (env BOT_PORT; default 8000)."),
+    log_format: Optional[str] = typer.Option(None, "--log-format", help="Server logs on stderr: json (one object a line) or text (env BOT_LOG_FORMAT; default json)."),
     index: Optional[Path] = IndexOpt,
     corpus: Optional[Path] = CorpusOpt,
 ):
     """HTTP API + chat widget (demo page at /, docs at /docs). Listens at once; the model and
     index load in the background (GET /readyz answers 503 until they are ready)."""
+    import logging
+    import signal
+
     import uvicorn
+    from pydantic import ValidationError
 
+    from . import logs
     from .api import create_app
+    from .auth import secrets_of
 
-    settings = _settings(index, corpus, host=host, port=port)
+    if not isinstance(log_format, str):  # `triage slack` calls serve() as a function
+        log_format = None
+    try:
+        settings = _settings(index, corpus, host=host, port=port, log_format=log_format)
+    except ValidationError as e:  # one line per setting, never the value (it may be a key)
+        for er in e.errors():
+            where = ".".join(str(x) for x in er["loc"]) or "settings"
+            print(f"error: {where}: {er['msg']}", file=sys.stderr)
+        raise typer.Exit(2)
+    if not settings.auth_enabled and not _is_loopback(settings.host):
+        print(
+            f"error: refusing to listen on {settings.host} without API keys: anyone who can reach it could use the API. "
+            "Set BOT_API_KEYS (and BOT_WIDGET_KEYS for the widget), or listen on 127.0.0.1.",
+            file=sys.stderr,
+        )
+        raise typer.Exit(2)
+    logs.configure(settings.log_format, settings.log_level, secrets_of(settings))
     url = f"http://{settings.host}:{settings.port}"
     out.print(f"Open [bold]{url}/[/] (demo page with the chat widget)", soft_wrap=True)
     out.print(f"API docs {url}/docs; {url}/readyz answers 200 once the model and index are loaded.", soft_wrap=True)
+    if settings.auth_enabled:
+        n = lambda k, what: f"{len(k)} {what}{'s' if len(k) != 1 else ''}"  # noqa: E731
+        out.print(
+            f"Access: {n(settings.api_keys, 'API key')}, {n(settings.widget_keys, 'widget key')}, {n(settings.admin_keys, 'admin key')}; "
+            f"at most {settings.rate_limit_per_minute}/min per key and {settings.ip_rate_limit_per_minute}/min per address (0 = no limit).",
+            soft_wrap=True,
+        )
+    else:
+        out.print("No keys configured (BOT_API_KEYS): the API is open and unlimited, so it listens on loopback only.", soft_wrap=True)
+    if settings.index_watch_seconds > 0:
+        out.print(f"Watching {settings.index_dir} for new builds every {settings.index_watch_seconds:g}s.", soft_wrap=True)
+
+    slog = logging.getLogger("bot.serve")
 
     def load():
+        from .service import Bot
+
         t0 = time.perf_counter()
-        bot = _open_bot(settings)
-        err.print(f"Loaded the model and index in {time.perf_counter() - t0:.1f}s: ready at {url}/", soft_wrap=True)
+        # JSON logs: index-build messages as log lines too (stderr stays one JSON object a line)
+        bot = Bot.open(settings, notify=slog.info) if settings.log_format == "json" else _open_bot(settings)
+        slog.info("loaded the model and index in %.1fs: ready at %s/", time.perf_counter() - t0, url)
         return bot
 
-    uvicorn.run(create_app(load, settings), host=settings.host, port=settings.port, log_level="info")
+    config = uvicorn.Config(
+        create_app(load, settings), host=settings.host, port=settings.port, log_config=None, access_log=False,
+        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
+    )
+    server = uvicorn.Server(config)
+
+    def on_sigterm(*_):
+        """uvicorn stops accepting on SIGTERM, lets requests in flight finish for up to the
+        grace, cancels the rest, then re-raises the signal with the handler found before it:
+        this one. Exit 0 — at once when worker threads are still busy with cut-off requests
+        (the interpreter would otherwise wait for them to finish)."""
+        import threading
+
+        if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
+            logging.shutdown()
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(0)
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    if not server.started:  # e.g. the port is taken (uvicorn logged why)
+        raise typer.Exit(3)
 
 
 @app.command()
