@@ -39,6 +39,7 @@ from .answer import LABEL
 from .config import Settings
 from .errors import BotError, InputError
 from .feedback import AnswerRecord, FeedbackStore
+from .sanitize import clean_question
 from .types import Answer, Provider
 
 log = logging.getLogger("bot.slack")
@@ -95,8 +96,9 @@ _LINK = re.compile(r"<([^<>|]+)(?:\|([^<>]*))?>")  # <https://x|label>, <#C123|g
 
 
 def clean(text: str) -> str:
-    """What the user typed, from Slack's wire format: mentions dropped, links as their label."""
-    text = _USER.sub(" ", text or "")
+    """What the user typed, from Slack's wire format: mentions dropped, links as their label,
+    invisible and control characters and instructions aimed at the bot out (bot.sanitize)."""
+    text = _USER.sub(" ", clean_question(text or ""))
     text = _LINK.sub(lambda m: m.group(2) or m.group(1), text)
     text = text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
     return " ".join(text.split())
