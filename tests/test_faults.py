@@ -10,7 +10,6 @@ skipped, saying so, without it.
 from __future__ import annotations
 
 import contextlib
-import inspect
 import json
 import os
 import shutil
@@ -298,29 +297,14 @@ def _sigterm_during_requests(tmp_path, tickets: int, requests: int = 1, **env):
     return out, sent, exited, rc
 
 
-def _serve_passes_the_grace() -> bool:
-    from bot import cli
-
-    return "shutdown_grace_seconds" in inspect.getsource(cli.serve)
-
-
-SERVE_CHANGE = (
-    "`triage serve` must pass timeout_graceful_shutdown=settings.shutdown_grace_seconds to uvicorn "
-    "and exit 0 on SIGTERM (uvicorn re-raises the signal after its graceful shutdown)"
-)
-
-
 def test_sigterm_lets_the_request_in_flight_finish_then_exits_0(tmp_path):
     out, sent, _exited, rc = _sigterm_during_requests(tmp_path, 600)
     [(result, at)] = out
     assert result == (200, 600)
     assert at > sent  # it was in flight when the signal came, and it got its whole answer
-    if rc != 0 and not _serve_passes_the_grace():
-        pytest.xfail(f"exit code {rc}: {SERVE_CHANGE}")
     assert rc == 0
 
 
-@pytest.mark.xfail(not _serve_passes_the_grace(), reason=SERVE_CHANGE, strict=True)
 def test_sigterm_waits_no_longer_than_the_grace(tmp_path):
     """BOT_SHUTDOWN_GRACE_SECONDS=1 and two requests that need several seconds more: the
     server exits, with 0, about a second after SIGTERM instead of waiting for them; they are
