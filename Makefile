@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PIP    := $(BIN)/pip --disable-pip-version-check -q
 
-.PHONY: install index demo run test test-fast chromium eval bench-batch bench clean
+.PHONY: install index demo run test test-fast chromium eval bench-batch bench load clean
 
 install: $(STAMP)
 
@@ -52,6 +52,9 @@ bench-batch: install  # triage classify vs raw SentenceTransformer.encode on eva
 
 bench: install
 	$(BIN)/python evals/bench_api.py
+
+load: install  # 32 clients of mixed traffic against triage serve, 30 s warm-up + 60 s; fails on errors or RSS growth > 10 %
+	$(BIN)/python evals/load_test.py
 
 clean:
 	rm -rf index/CURRENT index/builds index/.lock .pytest_cache
