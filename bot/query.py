@@ -212,6 +212,9 @@ def _edit_distance(a: str, b: str, limit: int) -> int:
     return prev[-1]
 
 
+_FIX_CACHE_MAX = 50_000
+
+
 class QueryAnalyzer:
     def __init__(self, providers: dict[str, Provider], vocab: set[str] | frozenset[str] = frozenset()):
         self.providers = providers
@@ -239,6 +242,8 @@ class QueryAnalyzer:
                 d = _edit_distance(word, cand, limit)
                 if d < best:
                     best, fix = d, cand
+        if len(self._fix_cache) >= _FIX_CACHE_MAX:  # every new word users type would stay forever
+            self._fix_cache.clear()
         self._fix_cache[word] = fix
         return fix
 
