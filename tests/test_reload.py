@@ -194,8 +194,40 @@ def test_an_open_fn_failure_of_any_kind_is_a_bot_error(hash_index):
     assert holder.bot is bot
 
 
-def test_watch_reloads_on_a_new_build_and_stops(hash_index, caplog):
-    caplog.set_level(logging.INFO, logger="bot.reload")
+class _Collect(logging.Handler):
+    """The watcher logs from its own thread, after the swap: collect on the logger itself and
+    wait for a line rather than racing it (other tests may reconfigure root logging)."""
+
+    def __init__(self):
+        super().__init__(logging.INFO)
+        self.messages: list[str] = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+    def wait_for(self, pred, timeout: float = 10) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(pred(m) for m in list(self.messages)):
+                return True
+            time.sleep(0.02)
+        return False
+
+
+@pytest.fixture
+def reload_log():
+    lg = logging.getLogger("bot.reload")
+    h, old, was_disabled = _Collect(), lg.level, lg.disabled
+    lg.disabled = False  # a logging config applied by an earlier test may have disabled it
+    lg.addHandler(h)
+    lg.setLevel(logging.INFO)
+    yield h
+    lg.removeHandler(h)
+    lg.setLevel(old)
+    lg.disabled = was_disabled
+
+
+def test_watch_reloads_on_a_new_build_and_stops(hash_index, reload_log):
     holder = _holder(hash_index)
     stop = holder.watch(0.05)
     try:
@@ -205,12 +237,12 @@ def test_watch_reloads_on_a_new_build_and_stops(hash_index, caplog):
         while holder.bot.index.build_id != r.build_id and time.monotonic() < deadline:
             time.sleep(0.02)
         assert holder.bot.index.build_id == r.build_id and "nke" in holder.bot.providers
-        assert any("index reloaded" in m and r.build_id in m for m in caplog.messages)
+        assert reload_log.wait_for(lambda m: "index reloaded" in m and r.build_id in m)
         # a broken CURRENT is logged, not fatal: the watcher keeps serving and keeps watching
         (hash_index.index_dir / "CURRENT").write_bytes(b"\x00\xffgarbage")
         time.sleep(0.3)
         assert holder.bot.index.build_id == r.build_id
-        assert any("does not name a build" in m for m in caplog.messages)
+        assert reload_log.wait_for(lambda m: "does not name a build" in m)
         r2 = build_index(hash_index.corpus_dir, hash_index.index_dir, hash_index.embedder)  # repairs CURRENT
         deadline = time.monotonic() + 10
         while holder.bot.index.build_id != r2.build_id and time.monotonic() < deadline:
