@@ -65,30 +65,30 @@ def wait_ready(url: str, proc: subprocess.Popen, log_path: Path, timeout: float 
     sys.exit(f"the server was not ready after {timeout:.0f}s:\n{log_path.read_text()[-2000:]}")
 
 
-def run_clients(url: str, payloads: list[dict], clients: int) -> dict:
-    """``clients`` threads, each with its own keep-alive connection, share the payload list."""
+def run_concurrent(n: int, payloads: list[dict], make_call) -> dict:
+    """``n`` threads share the payload list; ``make_call()`` gives each thread its own
+    ``call(payload) -> error text or None`` (and may warm a connection up first)."""
     latencies: list[float] = []
     errors: list[str] = []
     lock = threading.Lock()
     next_i = iter(range(len(payloads)))
 
     def worker():
-        with httpx.Client(base_url=url, timeout=120) as c:
-            c.post("/v1/ask", json=payloads[0])  # open the connection outside the measurement
-            while True:
-                with lock:
-                    i = next(next_i, None)
-                if i is None:
-                    return
-                t0 = time.perf_counter()
-                r = c.post("/v1/ask", json=payloads[i])
-                dt = time.perf_counter() - t0
-                with lock:
-                    latencies.append(dt)
-                    if r.status_code != 200:
-                        errors.append(f"{r.status_code} {r.text[:120]}")
+        call = make_call()
+        while True:
+            with lock:
+                i = next(next_i, None)
+            if i is None:
+                return
+            t0 = time.perf_counter()
+            err = call(payloads[i])
+            dt = time.perf_counter() - t0
+            with lock:
+                latencies.append(dt)
+                if err:
+                    errors.append(err)
 
-    threads = [threading.Thread(target=worker) for _ in range(clients)]
+    threads = [threading.Thread(target=worker) for _ in range(n)]
     t0 = time.perf_counter()
     for t in threads:
         t.start()
@@ -96,7 +96,7 @@ def run_clients(url: str, payloads: list[dict], clients: int) -> dict:
         t.join()
     wall = time.perf_counter() - t0
     return {
-        "clients": clients,
+        "clients": n,
         "requests": len(latencies),
         "errors": len(errors),
         "first_error": errors[0] if errors else None,
@@ -107,38 +107,32 @@ def run_clients(url: str, payloads: list[dict], clients: int) -> dict:
     }
 
 
+def run_clients(url: str, payloads: list[dict], clients: int) -> dict:
+    """``clients`` HTTP clients, each with its own keep-alive connection."""
+
+    def make_call():
+        c = httpx.Client(base_url=url, timeout=120)
+        c.post("/v1/ask", json=payloads[0])  # open the connection outside the measurement
+
+        def call(p: dict) -> str | None:
+            r = c.post("/v1/ask", json=p)
+            return None if r.status_code == 200 else f"{r.status_code} {r.text[:120]}"
+
+        return call
+
+    return run_concurrent(clients, payloads, make_call)
+
+
 def run_in_process(bot: Bot, payloads: list[dict], threads: int) -> dict:
     """``threads`` callers of ``bot.answer`` at once: what concurrency costs without HTTP."""
-    latencies: list[float] = []
-    lock = threading.Lock()
-    next_i = iter(range(len(payloads)))
 
-    def worker():
-        while True:
-            with lock:
-                i = next(next_i, None)
-            if i is None:
-                return
-            t0 = time.perf_counter()
-            bot.answer(payloads[i]["question"], payloads[i]["provider"])
-            dt = time.perf_counter() - t0
-            with lock:
-                latencies.append(dt)
+    def make_call():
+        def call(p: dict) -> None:
+            bot.answer(p["question"], p["provider"])
 
-    pool = [threading.Thread(target=worker) for _ in range(threads)]
-    t0 = time.perf_counter()
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join()
-    wall = time.perf_counter() - t0
-    return {
-        "threads": threads,
-        "requests": len(latencies),
-        "p50_ms": _pct(latencies, 0.5) * 1000,
-        "p95_ms": _pct(latencies, 0.95) * 1000,
-        "throughput_rps": len(latencies) / wall if wall else 0.0,
-    }
+        return call
+
+    return run_concurrent(threads, payloads, make_call)
 
 
 def main() -> None:
@@ -198,7 +192,7 @@ def main() -> None:
     print(f"{'':34}{'p50 ms':>9}{'p95 ms':>9}{'p50/floor':>11}{'p95/floor':>11}{'req/s':>8}")
     print(f"{'in-process floor (embed+Chroma)':34}{floor:9.1f}{ip['floor_p95_ms']:9.1f}{1:11.2f}{ip['floor_p95_ms'] / floor:11.2f}")
     print(f"{'in-process answer()':34}{ip['answer_p50_ms']:9.1f}{ip['answer_p95_ms']:9.1f}{ip['answer_p50_x_floor']:11.2f}{ip['answer_p95_x_floor']:11.2f}")
-    print(f"{'in-process answer(), ' + str(par['threads']) + ' threads':34}{par['p50_ms']:9.1f}{par['p95_ms']:9.1f}{par['p50_ms'] / floor:11.2f}{par['p95_ms'] / floor:11.2f}{par['throughput_rps']:8.1f}")
+    print(f"{'in-process answer(), ' + str(par['clients']) + ' threads':34}{par['p50_ms']:9.1f}{par['p95_ms']:9.1f}{par['p50_ms'] / floor:11.2f}{par['p95_ms'] / floor:11.2f}{par['throughput_rps']:8.1f}")
     for name, ph in ((f"HTTP /v1/ask, 1 client", seq), (f"HTTP /v1/ask, {conc['clients']} clients", conc)):
         print(f"{name:34}{ph['p50_ms']:9.1f}{ph['p95_ms']:9.1f}{ph['p50_x_floor']:11.2f}{ph['p95_x_floor']:11.2f}{ph['throughput_rps']:8.1f}")
     print(f"HTTP p50 vs in-process p50: 1 client {report['http_one_client_p50_x_answer']:.2f}x, "
