@@ -19,6 +19,7 @@ from .config import Settings
 from .embed import Embedder, get_embedder
 from .errors import IndexMissingError, IndexStaleError, InputError, TooLargeError
 from .index import Index, build_index, read_manifest, staleness
+from .memory import limit_heap_growth
 from .query import Query, QueryAnalyzer
 from .retrieve import Hit, HybridRetriever, KeywordIndex
 from .session import FollowUpResolver, Resolution, SessionStore, Turn
@@ -183,28 +184,4 @@ class Bot:
         self.index.close()
 
 
-# -- process memory ---------------------------------------------------------------------
-
-_M_MMAP_THRESHOLD = -3  # glibc mallopt parameter
-
-
-def limit_heap_growth(threshold: int = 128 * 1024) -> bool:
-    """Serve allocations of ``threshold`` bytes and more (the model's activations, up to tens
-    of MB per batch) from mmap, handed back to the OS when freed. By default glibc raises its
-    mmap threshold after each such free and keeps later blocks in its per-thread heaps, so a
-    server answering from many worker threads grows by hundreds of MB (``make load``: +91 %
-    RSS in 60 s without this). Done once on import, before any model loads; glibc only, and
-    not when MALLOC_MMAP_THRESHOLD_ is set in the environment (the operator's choice wins)."""
-    import os
-
-    if "MALLOC_MMAP_THRESHOLD_" in os.environ:
-        return False
-    try:
-        import ctypes
-
-        return bool(ctypes.CDLL("libc.so.6").mallopt(_M_MMAP_THRESHOLD, threshold))
-    except (OSError, AttributeError):
-        return False
-
-
-limit_heap_growth()
+limit_heap_growth()  # before any model loads
