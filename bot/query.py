@@ -187,6 +187,22 @@ class Query:
     reduced: str | None = None  # the question without the words the corpus never uses
     retained: float = 1.0  # cosine(question, reduced): how much meaning the corpus vocabulary keeps
     info_request: bool = False  # asks for a fact (price, date, region), not about support
+    modifiers: tuple[tuple[str, str, str], ...] = ()  # (modifier stem, head stem, modifier as typed)
+
+
+def _modifier_pairs(text: str) -> tuple[tuple[str, str, str], ...]:
+    """Adjacent content words ("Windows nodes", "ARM-based nodes", "beta features"): in English
+    the word before a noun usually narrows it, so a passage about the noun alone may not be
+    about the narrower thing the question asks."""
+    out: list[tuple[str, str, str]] = []
+    for m in re.finditer(r"[A-Za-z][\w.-]*(?:[ \t]+[A-Za-z][\w.-]*)+", text):  # runs of words, no punctuation between
+        ws = [w.strip(".-") for w in m.group(0).split()]
+        for a, b in zip(ws, ws[1:]):
+            a, b, typed = a.lower(), b.lower(), re.split(r"[-.]", a)[0]
+            if not a or not b or a in STOPWORDS or b in STOPWORDS or stem(a) in INTENT or stem(b) in INTENT:
+                continue
+            out.append((stem(typed.lower()), stem(b), typed))
+    return tuple(out)
 
 
 def _name_pattern(name: str) -> re.Pattern:
@@ -308,6 +324,7 @@ class QueryAnalyzer:
             if r.split() != focus.split():
                 reduced = " ".join(r.split()) or "?"
         return Query(
+            modifiers=_modifier_pairs(self._strip_names(focus, fill=",")),
             original=question,
             text=focus[:2000],
             mentioned=self.mentioned(question),
@@ -321,7 +338,7 @@ class QueryAnalyzer:
             info_request=is_info_request(focus),
         )
 
-    def _strip_names(self, text: str) -> str:
+    def _strip_names(self, text: str, fill: str = " ") -> str:
         """The text with provider names blanked out (keeps original case)."""
         low = normalize(text)
         spans = []
@@ -333,5 +350,5 @@ class QueryAnalyzer:
         chars = list(text)
         for a, b in spans:
             for i in range(a, b):
-                chars[i] = " "
+                chars[i] = fill
         return "".join(chars)

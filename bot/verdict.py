@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .query import DOC_WORDS, Query
+from .query import DOC_WORDS, Query, is_common_word
 from .retrieve import Hit, KeywordIndex
 from .text import HOWTO, normalize, tokens
 from .types import Citation, Finding, Provider, Span, Unit, Verdict
@@ -379,6 +379,8 @@ class Judge:
         salient = sorted((t for t in weights if weights[t] > 0), key=lambda t: -weights[t])[:3]
         addressed = any(self._matcher({t: 1.0})(best.clause.toks | self.context_tokens(best.unit)) for t in salient)
         weak = ((best.lex < 0.3 and best.dense < 0.45) or best.rel < 0.3) and not (addressed and best.dense >= 0.5)
+        narrowed = None if weak or len(query.text.split()) >= LONG_WORDS else self._narrowed(query, best)
+        weak = weak or narrowed is not None
         if len(query.text.split()) >= LONG_WORDS:
             # long tickets carry jargon and logs the policy never mentions: judge them by how
             # well the best passage matches, not by how much of the ticket the corpus explains
@@ -393,11 +395,14 @@ class Judge:
                 cat = self._by_howto(query, provider, qvec, n_citations, docs)
             if cat is not None:
                 return cat
+            why = "The closest passages do not address this subject; a human should check."
+            if narrowed:
+                why = f'The closest passages speak of this in general, never of "{narrowed}"; the policy does not decide that case, a human should check.'
             return Finding(
                 provider,
                 UNK,
                 float(min(0.95, 0.55 + 0.4 * (1.0 - cov_all) * (1.0 - max(0.0, best.dense)))),
-                "The closest passages do not address this subject; a human should check.",
+                why,
                 self._citations([best], docs, n_citations),
             )
 
@@ -414,6 +419,20 @@ class Judge:
             c for c in cands[1:] if c.verdict == best.verdict and (c.lex >= 0.5 * best.lex and c.dense >= best.dense - 0.1 or c.rel >= 0.7 * best.rel)
         ]
         return Finding(provider, best.verdict, conf, reason, self._citations(support, docs, n_citations), condition)
+
+    def _narrowed(self, query: Query, best: Candidate) -> str | None:
+        """The question narrows a subject the passage speaks of by an English word no policy
+        uses ("Windows nodes", "ARM-based nodes"): the passage is about the broader thing only,
+        so it does not decide the narrower one. Names of tools are left to the category rule."""
+        seen = best.clause.toks | self.context_tokens(best.unit)
+        for mod, head, word in query.modifiers:
+            # the stem must be an English word itself: nouns naming a kind ("windows", "arm",
+            # "training") pass; derived adjectives ("commercial" -> "commerci") rarely name one
+            if len(mod) < 2 or mod.isdigit() or self.keyword.known(mod) or not is_common_word(mod):
+                continue
+            if not (self.keyword.expand(head) | {head}).isdisjoint(seen):
+                return word
+        return None
 
     def _category_units(self, provider: str, pattern: re.Pattern | None = None) -> list[int]:
         """Units of the passages stating the policy for a category (default: third-party software)."""

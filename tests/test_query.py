@@ -55,3 +55,14 @@ def test_fact_requests_are_told_apart_from_support_questions():
     assert is_info_request("Can you send me a quote for your premium support plan?")
     # ... but a quoted identifier is a name, not a topic
     assert not is_info_request("Someone deleted the 'billing' namespace. Do you keep audit logs?")
+
+
+def test_modifier_pairs_are_adjacent_words_within_a_phrase():
+    qa = QueryAnalyzer(PROVIDERS, VOCAB)
+    mods = {(m, h) for m, h, _ in qa.analyze("Does the service support Windows Server worker nodes?").modifiers}
+    assert ("window", "server") in mods and ("worker", "node") in mods
+    # hyphenated modifiers count by their first part; punctuation and provider names break a phrase
+    mods = {(m, h) for m, h, _ in qa.analyze("Can I run ARM-based worker nodes?").modifiers}
+    assert ("arm", "worker") in mods
+    mods = {(m, h) for m, h, _ in qa.analyze("Subject: OKE worker node down").modifiers}
+    assert ("subject", "worker") not in mods and ("worker", "node") in mods

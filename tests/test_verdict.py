@@ -71,6 +71,19 @@ def test_price_question_is_unknown_and_escalated(real_bot):
 
 
 @pytest.mark.slow
+def test_a_kind_the_policy_never_names_is_not_decided_by_the_general_passage(real_bot):
+    # the policies speak of worker nodes, never of ARM-based ones
+    ans = real_bot.answer("Can I run ARM-based worker nodes?")
+    for f in ans.findings:
+        assert f.verdict == "unknown", (f.provider, f.reason)
+        assert '"ARM"' in f.reason
+    assert ans.escalate is True
+    # without the narrowing word the same passages decide it
+    plain = _by_provider(real_bot.answer("Who patches the worker nodes' OS?"))
+    assert plain["aks"].verdict == "covered"
+
+
+@pytest.mark.slow
 def test_verdicts_come_with_reasons_and_confidence(real_bot):
     ans = real_bot.answer("Is Istio supported?")
     for f in ans.findings:
