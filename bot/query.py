@@ -197,11 +197,15 @@ def _modifier_pairs(text: str) -> tuple[tuple[str, str, str], ...]:
     out: list[tuple[str, str, str]] = []
     for m in re.finditer(r"[A-Za-z][\w.-]*(?:[ \t]+[A-Za-z][\w.-]*)+", text):  # runs of words, no punctuation between
         ws = [w.strip(".-") for w in m.group(0).split()]
-        for a, b in zip(ws, ws[1:]):
-            a, b, typed = a.lower(), b.lower(), re.split(r"[-.]", a)[0]
-            if not a or not b or a in STOPWORDS or b in STOPWORDS or stem(a) in INTENT or stem(b) in INTENT:
+        content = [bool(w) and w.lower() not in STOPWORDS and stem(w.lower()) not in INTENT for w in ws]
+        for i, a in enumerate(ws):
+            if not content[i]:
                 continue
-            out.append((stem(typed.lower()), stem(b), typed))
+            typed = re.split(r"[-.]", a)[0]
+            for j in range(i + 1, len(ws)):  # a modifier narrows every word after it in its phrase
+                if not content[j]:
+                    break
+                out.append((stem(typed.lower()), stem(ws[j].lower()), typed))
     return tuple(out)
 
 

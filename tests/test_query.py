@@ -61,6 +61,7 @@ def test_modifier_pairs_are_adjacent_words_within_a_phrase():
     qa = QueryAnalyzer(PROVIDERS, VOCAB)
     mods = {(m, h) for m, h, _ in qa.analyze("Does the service support Windows Server worker nodes?").modifiers}
     assert ("window", "server") in mods and ("worker", "node") in mods
+    assert ("window", "node") in mods  # a modifier narrows every word after it in its phrase
     # hyphenated modifiers count by their first part; punctuation and provider names break a phrase
     mods = {(m, h) for m, h, _ in qa.analyze("Can I run ARM-based worker nodes?").modifiers}
     assert ("arm", "worker") in mods
