@@ -22,7 +22,7 @@ import numpy as np
 
 from .query import DOC_WORDS, Query, is_common_word
 from .retrieve import Hit, KeywordIndex
-from .text import HOWTO, normalize, tokens
+from .text import HOWTO, STOPWORDS, normalize, stem, tokens
 from .types import Citation, Finding, Provider, Span, Unit, Verdict
 
 NEG: Verdict = "not-covered"
@@ -152,6 +152,7 @@ _UNLESS_MID = re.compile(r"\bunless\s+(?:otherwise\s+)?[\w\s-]{0,40}?(?:document
 _CIRCUMSTANCE = re.compile(r"(?i)^\s*(?:when|whenever|once|after|before)\b[^,]{8,}?,\s*")
 _HOWTO_CATEGORY = re.compile(r"\bhow[\s-]+to\b|\badvice\b", re.I)
 _PAREN = re.compile(r"\(([^()]*)\)")
+_EXAMPLES = re.compile(r"(?i)\s*(?:such\s+as|for\s+example|for\s+instance|e\.\s?g\.|including|like)\b")
 _THIRD_PARTY = re.compile(
     r"\b(?:third[\s-]+party|open[\s-]+source|closed[\s-]+source|commercial|other\s+vendors?)\b[^.]{0,80}?\b(?:software|projects?|tools?|products?|packages?|components?|applications?|solutions?)\b"
     r"|\b(?:software|projects?|tools?|products?|packages?)\b[^.]{0,40}?\b(?:third[\s-]+part(?:y|ies)|other\s+vendors?)\b",
@@ -165,11 +166,26 @@ def split_clauses(text: str) -> list[tuple[int, str, bool]]:
     main = text
     for m in _PAREN.finditer(text):
         inner = m.group(1)
-        if len(inner.split()) >= 4:
+        if len(inner.split()) >= 4 and not _EXAMPLES.match(inner):
             out.append((m.start(1), inner, True))
         main = main[: m.start()] + " " * (m.end() - m.start()) + main[m.end() :]
     out.insert(0, (0, main, False))
     return out
+
+
+def _example_names(text: str) -> list[str]:
+    """Names a sentence gives as examples of its subject ("networking (such as kube-proxy,
+    CoreDNS, …)"): the sentence is about them too. Generic words in the aside are not."""
+    out: list[str] = []
+    for m in _PAREN.finditer(text):
+        if _EXAMPLES.match(m.group(1)):
+            out += [t for w, t in zip(*_words_and_tokens(m.group(1))) if not is_common_word(w)]
+    return out
+
+
+def _words_and_tokens(text: str) -> tuple[list[str], list[str]]:
+    ws = [w for w in re.findall(r"[A-Za-z][\w.-]*[A-Za-z0-9]|[A-Za-z]", text) if w.lower() not in STOPWORDS]
+    return ws, [stem(w.lower()) for w in ws]
 
 
 @dataclass
@@ -226,13 +242,14 @@ class Judge:
                 body = text.replace(um.group(0), " ")
             c = reader.cue(body) or (reader.cue(text) if cond else None)
             cond_toks = tokens(cond or "")
+            named = [] if paren else _example_names(u.text)
             circ = _CIRCUMSTANCE.match(text)
             out.append(
                 Clause(
                     text=text,
                     start=off,
                     cue=c,
-                    toks=frozenset(tokens(text)),
+                    toks=frozenset(tokens(text)) | frozenset(named),
                     condition=cond,
                     cond_kind=kind,
                     cond_docs=any(t in DOC_WORDS for t in cond_toks),

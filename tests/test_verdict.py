@@ -142,3 +142,12 @@ def test_compose_names_vendor_and_source_and_to_dict_shape():
     assert set(fd) == {"provider", "verdict", "confidence", "reason", "citations"}
     assert fd["confidence"] == 0.877
     assert set(fd["citations"][0]) == {"doc", "title", "section", "quote", "url", "start", "end", "score"}
+
+
+def test_names_given_as_examples_belong_to_the_sentence():
+    from bot.verdict import _example_names
+
+    names = _example_names("Issues related to networking (such as kube-proxy, CoreDNS, or other network access issues).")
+    assert "coredn" in names and "kube-proxi" in names
+    assert "network" not in names and "access" not in names  # generic words of the aside are not
+    assert _example_names("Support for networking (see the guide for the exact list of tools).") == []
