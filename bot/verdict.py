@@ -151,6 +151,8 @@ _COND = re.compile(r"^\s*(?:if|when|where|once|unless|provided that|as long as)\
 _UNLESS_MID = re.compile(r"\bunless\s+(?:otherwise\s+)?[\w\s-]{0,40}?(?:documented|specified|stated|noted|agreed)\b", re.I)
 _CIRCUMSTANCE = re.compile(r"(?i)^\s*(?:when|whenever|once|after|before)\b[^,]{8,}?,\s*")
 _HOWTO_CATEGORY = re.compile(r"\bhow[\s-]+to\b|\badvice\b", re.I)
+# a cue ending in a participle ("… aren't supported", "managed by X") follows its subject
+_PASSIVE = re.compile(r"(?i)(?:supported|covered|supportable|(?:available|accessible)\b[^,;]*|remediated|patched|restored|applied|updated|upgraded|backed\s+up|automated|\bby\b[^,;]*)\s*$")
 _PAREN = re.compile(r"\(([^()]*)\)")
 _EXAMPLES = re.compile(r"(?i)\s*(?:such\s+as|for\s+example|for\s+instance|e\.\s?g\.|including|like)\b")
 _THIRD_PARTY = re.compile(
@@ -316,7 +318,7 @@ class Judge:
                     lex = (main + 0.5 * (match(cl.toks) - main)) / w_known if w_known else 0.0
                 else:
                     lex = match(cl.toks) / w_known if w_known else 0.0
-                if source == "own" and w_known:
+                if source == "own" and w_known and not _PASSIVE.search(cue.text):
                     obj = normalize(cl.text)[cue.start :]
                     lex_obj = match(frozenset(tokens(obj))) / w_known
                 else:

@@ -151,3 +151,13 @@ def test_names_given_as_examples_belong_to_the_sentence():
     assert "coredn" in names and "kube-proxi" in names
     assert "network" not in names and "access" not in names  # generic words of the aside are not
     assert _example_names("Support for networking (see the guide for the exact list of tools).") == []
+
+
+def test_a_passive_cue_reads_its_subject_before_it():
+    from bot.verdict import _PASSIVE, PolicyReader
+
+    reader = PolicyReader(Provider("x", "Acme", "Acme Kubernetes", ("Acme",)))
+    for text in ("These backups aren't directly available to customers.", "Alpha features are not supported.", "Node images are managed by Acme support."):
+        assert _PASSIVE.search(reader.cue(text).text), text
+    for text in ("Acme doesn't provide support for service meshes.", "You are responsible for backups."):
+        assert not _PASSIVE.search(reader.cue(text).text), text
