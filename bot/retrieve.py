@@ -109,6 +109,10 @@ class HybridRetriever:
             fused = rrf([dense_rank, kw_rank])
             kw_of = {self.keyword.chunks[i].id: float(kw[i]) for i in order[: self.dense_k]}
             ranked = sorted(fused.items(), key=lambda x: -x[1])[: self.top_k]
+            # rank fusion rewards chunks both lists found; the best exact-term match must not
+            # drop out just because the dense side missed it ("closed-source", a tool's name)
+            if kw_rank and kw_rank[0] not in {cid for cid, _ in ranked}:
+                ranked.append((kw_rank[0], fused[kw_rank[0]]))
             out[p] = [
                 Hit(self.index.chunk_by_id[cid], s, dense_sim.get(cid, 0.0), kw_of.get(cid, 0.0), r)
                 for r, (cid, s) in enumerate(ranked)

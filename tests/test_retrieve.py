@@ -68,7 +68,7 @@ def test_hybrid_retriever_returns_the_third_party_chunk_for_each_provider(any_bo
         assert hs[0].keyword > 0
         assert [h.rank for h in hs] == list(range(len(hs)))
         assert all(a.score >= b.score for a, b in zip(hs, hs[1:]))
-        assert len(hs) <= bot.settings.top_k
+        assert len(hs) <= bot.settings.top_k + 1  # + the best keyword match, if fusion dropped it
 
 
 def test_hybrid_retriever_respects_provider_scope(hash_bot):
@@ -86,6 +86,19 @@ def test_dense_and_keyword_lists_are_both_fused(hash_bot):
     assert top.dense > 0 and top.keyword > 0
     assert top.score > 1 / (RRF_K + 1)
     assert hash_bot.retriever.retrieve(vec, [], []) == {}
+
+
+def test_the_best_exact_term_match_survives_fusion_when_dense_misses_it(hash_bot):
+    retriever = hash_bot.retriever
+    toks = tokens("closed-source")
+    scores = retriever.keyword.scores(toks)
+    idx = np.flatnonzero(retriever.keyword.provider_of == "aks")
+    best = retriever.keyword.chunks[idx[np.argmax(scores[idx])]]
+    assert "closed-source" in best.embed_text()
+    # a query vector pointing away from that chunk: the dense list never ranks it
+    vec = -hash_bot.embedder.embed([best.embed_text()])[0]
+    hits = retriever.retrieve(vec, toks, ["aks"])["aks"]
+    assert best.id in [h.chunk.id for h in hits]
 
 
 # ------------------------------------------------------------------------------ LangChain
