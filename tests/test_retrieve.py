@@ -89,15 +89,19 @@ def test_dense_and_keyword_lists_are_both_fused(hash_bot):
 
 
 def test_the_best_exact_term_match_survives_fusion_when_dense_misses_it(hash_bot):
-    retriever = hash_bot.retriever
-    toks = tokens("closed-source")
+    from bot.retrieve import HybridRetriever
+
+    retriever = HybridRetriever(hash_bot.index, hash_bot.keyword, top_k=1)
+    toks = tokens("closed-source software support")
     scores = retriever.keyword.scores(toks)
     idx = np.flatnonzero(retriever.keyword.provider_of == "aks")
     best = retriever.keyword.chunks[idx[np.argmax(scores[idx])]]
     assert "closed-source" in best.embed_text()
-    # a query vector pointing away from that chunk: the dense list never ranks it
+    # a query vector pointing away from that chunk: the dense list never ranks it, and the
+    # dense favourite (which also says "support") wins the single fused slot
     vec = -hash_bot.embedder.embed([best.embed_text()])[0]
     hits = retriever.retrieve(vec, toks, ["aks"])["aks"]
+    assert hits[0].chunk.id != best.id
     assert best.id in [h.chunk.id for h in hits]
 
 
