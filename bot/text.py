@@ -59,7 +59,7 @@ def words(text: str) -> list[str]:
 
 
 HOWTO = "howto"
-_HOWTO = re.compile(r"\bhow(?:\s+|-)(?:to|do\s+(?:i|we|you)|can\s+(?:i|we)|should\s+(?:i|we)|would\s+(?:i|we))\b", re.I)
+_HOWTO = re.compile(r"\bhow(?:\s+|-)(?:to|2|do\s+(?:i|we|you)|can\s+(?:i|we)|should\s+(?:i|we)|would\s+(?:i|we))\b", re.I)
 
 
 def tokens(text: str) -> list[str]:

@@ -69,3 +69,11 @@ def test_sentence_spans_lowercase_after_period_is_not_a_break():
 
 def test_sentence_spans_of_blank_text_is_empty():
     assert sentence_spans("   \n ") == []
+
+
+def test_how_to_phrasings_become_one_token():
+    from bot.text import HOWTO
+
+    for q in ("How to write a manifest?", "how do I write a manifest", "how-to guide", "pls tell me how 2 structure my app"):
+        assert HOWTO in tokens(q), q
+    assert HOWTO not in tokens("How many nodes are supported?")
