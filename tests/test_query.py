@@ -67,3 +67,14 @@ def test_modifier_pairs_are_adjacent_words_within_a_phrase():
     assert ("arm", "worker") in mods
     mods = {(m, h) for m, h, _ in qa.analyze("Subject: OKE worker node down").modifiers}
     assert ("subject", "worker") not in mods and ("worker", "node") in mods
+
+
+def test_typos_of_everyday_words_are_not_tool_names():
+    from bot.query import is_misspelt_word
+
+    assert is_misspelt_word("acros") and is_misspelt_word("supportd")
+    # names near rarer words, and real words, are not typos
+    for w in ("istio", "linkerd", "falco", "kured", "across", "support"):
+        assert not is_misspelt_word(w), w
+    qa = QueryAnalyzer(PROVIDERS, VOCAB)
+    assert qa.analyze("federation acros 3 public clouds - supported?").names == ()
