@@ -132,6 +132,7 @@ _COMMON: frozenset[str] | None = None
 SYNONYMS = {stem(a): stem(b) for a, b in (
     ("start", "initiating"), ("begin", "initiating"), ("trigger", "initiating"), ("kick", "initiating"), ("launch", "initiating"),
     ("restart", "reboot"), ("reboots", "reboot"), ("ssh", "sign"), ("login", "sign"), ("log", "logs"),
+    ("edit", "change"), ("tweak", "change"), ("modify", "change"), ("reconfigure", "change"),
 )}
 
 
