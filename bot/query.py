@@ -223,7 +223,7 @@ class Query:
     modifiers: tuple[tuple[str, str, str], ...] = ()  # (modifier stem, head stem, modifier as typed)
 
 
-def _modifier_pairs(text: str) -> tuple[tuple[str, str, str], ...]:
+def modifier_pairs(text: str, chain: bool = True) -> tuple[tuple[str, str, str], ...]:
     """Adjacent content words ("Windows nodes", "ARM-based nodes", "beta features"): in English
     the word before a noun usually narrows it, so a passage about the noun alone may not be
     about the narrower thing the question asks."""
@@ -239,6 +239,8 @@ def _modifier_pairs(text: str) -> tuple[tuple[str, str, str], ...]:
                 if not content[j]:
                     break
                 out.append((stem(typed.lower()), stem(ws[j].lower()), typed))
+                if not chain:
+                    break
     return tuple(out)
 
 
@@ -364,7 +366,7 @@ class QueryAnalyzer:
             if r.split() != focus.split():
                 reduced = " ".join(r.split()) or "?"
         return Query(
-            modifiers=_modifier_pairs(self._strip_names(focus, fill=",")),
+            modifiers=modifier_pairs(self._strip_names(focus, fill=",")),
             original=question,
             text=focus[:2000],
             mentioned=self.mentioned(question),

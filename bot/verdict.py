@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .query import DOC_WORDS, Query, is_common_word
+from .query import DOC_WORDS, Query, is_common_word, modifier_pairs
 from .retrieve import Hit, KeywordIndex
 from .text import HOWTO, STOPWORDS, normalize, stem, tokens
 from .types import Citation, Finding, Provider, Span, Unit, Verdict
@@ -450,6 +450,22 @@ class Judge:
             if len(mod) < 2 or mod.isdigit() or self.keyword.known(mod) or not is_common_word(mod):
                 continue
             if not (self.keyword.expand(head) | {head}).isdisjoint(seen):
+                return word
+        return self._sibling(query, best)
+
+    def _sibling(self, query: Query, best: Candidate) -> str | None:
+        """The passage names a sibling kind of the question's subject ("Alpha features" for
+        "beta features"), and this policy never uses the question's word (another policy
+        does, so it is a real kind): the passage does not decide the question's kind."""
+        vocab = self.keyword.provider_terms.get(best.unit.provider, set())
+        theirs = {(m, h) for m, h, _ in modifier_pairs(best.clause.text, chain=False)}
+        for mod, head, word in query.modifiers:
+            if mod in vocab or self.keyword.expand(mod) & vocab or not self.keyword.known(mod):
+                continue
+            if re.search(r"(?:ed|ing)$", word.lower()):
+                continue  # a participle says what state a thing is in, not what kind it is
+            mine = {m for m, h, _ in query.modifiers if h == head}
+            if any(h == head and m not in mine for m, h in theirs):
                 return word
         return None
 

@@ -1,6 +1,6 @@
 """Question analysis: noise stripping, typo fixes, provider mentions, tool names, fact requests."""
 
-from bot.query import QueryAnalyzer, is_common_word, is_info_request, strip_noise
+from bot.query import QueryAnalyzer, is_common_word, is_info_request, modifier_pairs, strip_noise
 from bot.types import Provider
 
 PROVIDERS = {
@@ -78,3 +78,7 @@ def test_typos_of_everyday_words_are_not_tool_names():
         assert not is_misspelt_word(w), w
     qa = QueryAnalyzer(PROVIDERS, VOCAB)
     assert qa.analyze("federation acros 3 public clouds - supported?").names == ()
+
+
+def test_modifier_pairs_without_chain_keep_adjacent_words_only():
+    assert {(m, h) for m, h, _ in modifier_pairs("Customers execute Kubernetes upgrades", chain=False)} == {("execut", "kubernet"), ("kubernet", "upgrad")}

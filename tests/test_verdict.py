@@ -84,6 +84,15 @@ def test_a_kind_the_policy_never_names_is_not_decided_by_the_general_passage(rea
 
 
 @pytest.mark.slow
+def test_a_sibling_kind_in_the_passage_does_not_decide_the_asked_kind(real_bot):
+    # one policy excludes "Kubernetes Alpha features" and never says "beta"; the other says both
+    f = _by_provider(real_bot.answer("Are Kubernetes beta features supported?"))
+    assert f["oke"].verdict == "unknown" and '"beta"' in f["oke"].reason
+    assert f["aks"].verdict == "not-covered"
+    assert any("beta" in c.quote for c in f["aks"].citations)
+
+
+@pytest.mark.slow
 def test_verdicts_come_with_reasons_and_confidence(real_bot):
     ans = real_bot.answer("Is Istio supported?")
     for f in ans.findings:
