@@ -224,7 +224,7 @@ class Query:
 
 
 def modifier_pairs(text: str, chain: bool = True) -> tuple[tuple[str, str, str], ...]:
-    """Adjacent content words ("Windows nodes", "ARM-based nodes", "beta features"): in English
+    """Adjacent content words ("spot nodes", "ARM-based nodes", "beta features"): in English
     the word before a noun usually narrows it, so a passage about the noun alone may not be
     about the narrower thing the question asks."""
     out: list[tuple[str, str, str]] = []

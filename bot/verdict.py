@@ -176,8 +176,8 @@ def split_clauses(text: str) -> list[tuple[int, str, bool]]:
 
 
 def _example_names(text: str) -> list[str]:
-    """Names a sentence gives as examples of its subject ("networking (such as kube-proxy,
-    CoreDNS, …)"): the sentence is about them too. Generic words in the aside are not."""
+    """Names a sentence gives as examples of its subject ("networking (such as fooproxy,
+    BarDNS, …)"): the sentence is about them too. Generic words in the aside are not."""
     out: list[str] = []
     for m in _PAREN.finditer(text):
         if _EXAMPLES.match(m.group(1)):
@@ -441,11 +441,11 @@ class Judge:
 
     def _narrowed(self, query: Query, best: Candidate) -> str | None:
         """The question narrows a subject the passage speaks of by an English word no policy
-        uses ("Windows nodes", "ARM-based nodes"): the passage is about the broader thing only,
+        uses ("spot nodes", "ARM-based nodes"): the passage is about the broader thing only,
         so it does not decide the narrower one. Names of tools are left to the category rule."""
         seen = best.clause.toks | self.context_tokens(best.unit)
         for mod, head, word in query.modifiers:
-            # the stem must be an English word itself: nouns naming a kind ("windows", "arm",
+            # the stem must be an English word itself: nouns naming a kind ("spot", "arm",
             # "training") pass; derived adjectives ("commercial" -> "commerci") rarely name one
             if len(mod) < 2 or mod.isdigit() or self.keyword.known(mod) or not is_common_word(mod):
                 continue
