@@ -366,7 +366,6 @@ class QueryAnalyzer:
             if r.split() != focus.split():
                 reduced = " ".join(r.split()) or "?"
         return Query(
-            modifiers=modifier_pairs(self._strip_names(focus, fill=",")),
             original=question,
             text=focus[:2000],
             mentioned=self.mentioned(question),
@@ -378,6 +377,7 @@ class QueryAnalyzer:
             support_intent=any(t in _SUPPORT_INTENT for t in toks),
             reduced=reduced,
             info_request=is_info_request(focus),
+            modifiers=modifier_pairs(self._strip_names(focus, fill=",")),
         )
 
     def _strip_names(self, text: str, fill: str = " ") -> str:
