@@ -133,6 +133,7 @@ SYNONYMS = {stem(a): stem(b) for a, b in (
     ("start", "initiating"), ("begin", "initiating"), ("trigger", "initiating"), ("kick", "initiating"), ("launch", "initiating"),
     ("restart", "reboot"), ("reboots", "reboot"), ("ssh", "sign"), ("login", "sign"), ("log", "logs"),
     ("edit", "change"), ("tweak", "change"), ("modify", "change"), ("reconfigure", "change"),
+    ("app", "application"), ("apps", "application"),
 )}
 
 
@@ -359,7 +360,7 @@ class QueryAnalyzer:
                 lw = m.group(0).lower()
                 if lw in STOPWORDS or stem(lw) in INTENT or lw in self.known_words or any(p in self.known_words for p in re.split(r"[-.]", lw)):
                     return m.group(0)
-                if is_misspelt_word(lw):
+                if SYNONYMS.get(stem(lw)) or is_misspelt_word(lw):
                     return m.group(0)  # a typo of an everyday word ("acros") is not a subject the corpus lacks
                 return ""
             r = re.sub(r"[A-Za-z][A-Za-z0-9]*(?:[-.][A-Za-z0-9]+)*", keep, focus)

@@ -82,3 +82,11 @@ def test_typos_of_everyday_words_are_not_tool_names():
 
 def test_modifier_pairs_without_chain_keep_adjacent_words_only():
     assert {(m, h) for m, h, _ in modifier_pairs("Customers execute Kubernetes upgrades", chain=False)} == {("execut", "kubernet"), ("kubernet", "upgrad")}
+
+
+def test_everyday_short_forms_map_to_the_policy_word():
+    qa = QueryAnalyzer(PROVIDERS, VOCAB | {"application", "applications"})
+    q = qa.analyze("who handles my app security")
+    assert "applic" in q.terms
+    # ... and do not count as words the corpus never uses
+    assert q.reduced is None or "app" in q.reduced.split()
