@@ -22,7 +22,7 @@ import numpy as np
 
 from .query import DOC_WORDS, Query, is_common_word, modifier_pairs
 from .retrieve import Hit, KeywordIndex
-from .text import HOWTO, STOPWORDS, normalize, stem, tokens
+from .text import HOWTO, STOPWORDS, normalize, stem, tokens, words
 from .types import Citation, Finding, Provider, Span, Unit, Verdict
 
 NEG: Verdict = "not-covered"
@@ -181,13 +181,8 @@ def _example_names(text: str) -> list[str]:
     out: list[str] = []
     for m in _PAREN.finditer(text):
         if _EXAMPLES.match(m.group(1)):
-            out += [t for w, t in zip(*_words_and_tokens(m.group(1))) if not is_common_word(w)]
+            out += [stem(w) for w in words(m.group(1)) if w not in STOPWORDS and not is_common_word(w)]
     return out
-
-
-def _words_and_tokens(text: str) -> tuple[list[str], list[str]]:
-    ws = [w for w in re.findall(r"[A-Za-z][\w.-]*[A-Za-z0-9]|[A-Za-z]", text) if w.lower() not in STOPWORDS]
-    return ws, [stem(w.lower()) for w in ws]
 
 
 @dataclass
