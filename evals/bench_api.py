@@ -32,9 +32,9 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.config import Settings  # noqa: E402
-from bot.evaluate import _pct, evaluate, load_items  # noqa: E402
-from bot.service import Bot  # noqa: E402
+from bot.runtime.config import Settings  # noqa: E402
+from bot.engine.evaluate import _pct, evaluate, load_items  # noqa: E402
+from bot.engine.service import Bot  # noqa: E402
 
 
 def free_port() -> int:

@@ -10,7 +10,7 @@ goes first, so background load hits both alike):
   is the bar;
 * classify: the whole path of `triage classify` — reading and parsing the file, question
   extraction, embedding, retrieval, verdicts, writing and fsyncing the output — via
-  ``bot.batch.load`` + ``bot.batch.classify`` into a temp file.
+  ``bot.apps.batch.load`` + ``bot.apps.batch.classify`` into a temp file.
 
 Both rates are over the same readable tickets. Other processes on the machine slow some
 rounds down, so the headline figures are the best round of each (as ``timeit`` does) and the
@@ -46,9 +46,9 @@ def main() -> int:
     ap.add_argument("--profile", action="store_true", help="print a cProfile of one classify run (stderr)")
     args = ap.parse_args()
 
-    from bot import batch
-    from bot.config import Settings
-    from bot.service import Bot
+    from bot.apps import batch
+    from bot.runtime.config import Settings
+    from bot.engine.service import Bot
 
     log = (lambda m: print(m, file=sys.stderr)) if args.json else print
     t = time.perf_counter()

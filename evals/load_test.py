@@ -45,8 +45,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench_api import free_port, wait_ready  # noqa: E402  (evals/, beside this file)
-from bot.config import Settings  # noqa: E402
-from bot.evaluate import _pct  # noqa: E402
+from bot.runtime.config import Settings  # noqa: E402
+from bot.engine.evaluate import _pct  # noqa: E402
 
 ENDPOINTS = ("ask", "classify", "feedback")
 

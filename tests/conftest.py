@@ -25,7 +25,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO / "corpus"
-SEEDS = Path("/work/shared/seeds")
+SEEDS = REPO / "tests" / "fixtures" / "seeds"
 OKE_SEED = SEEDS / "000_72ca83ec85a36c95.txt"
 AKS_SEED = SEEDS / "004_a820f3de1921e1bd.txt"
 AKS_DOC = "aks/support-policies.md"
@@ -122,7 +122,7 @@ def build_hash_index_in_subprocess(corpus_dir: Path, index_dir: Path) -> None:
     """Build a hash index in a separate process, so this process has no Chroma handle on it
     (Chroma caches one client system per path per process)."""
     code = (
-        "import sys; from pathlib import Path; from bot.embed import HashEmbedder; from bot.index import build_index;"
+        "import sys; from pathlib import Path; from bot.engine.embed import HashEmbedder; from bot.engine.index import build_index;"
         "build_index(Path(sys.argv[1]), Path(sys.argv[2]), HashEmbedder())"
     )
     subprocess.run([str(PYTHON), "-c", code, str(corpus_dir), str(index_dir)], check=True, cwd=REPO, env=clean_env(), timeout=120)
@@ -162,7 +162,7 @@ class Env:
     report: Any = None
 
     def settings(self, **kw):
-        from bot.config import Settings
+        from bot.runtime.config import Settings
 
         kw.setdefault("embedder", "hash" if str(self.embedder.model_id).startswith("hash") else "minilm")
         return Settings(corpus_dir=self.corpus_dir, index_dir=self.index_dir, **kw)
@@ -174,7 +174,7 @@ class Env:
 @pytest.fixture(scope="session")
 def minilm():
     """The real model (loaded once per process), behind a per-session text cache."""
-    from bot.embed import get_embedder
+    from bot.engine.embed import get_embedder
 
     return CachingEmbedder(get_embedder("minilm"))
 
@@ -182,7 +182,7 @@ def minilm():
 @pytest.fixture(scope="session")
 def real_env(tmp_path_factory, minilm) -> Env:
     """One real-model index of a copy of the repo corpus, shared by the whole session."""
-    from bot.index import build_index
+    from bot.engine.index import build_index
 
     root = tmp_path_factory.mktemp("real")
     corpus = copy_corpus(root / "corpus")
@@ -192,7 +192,7 @@ def real_env(tmp_path_factory, minilm) -> Env:
 
 @pytest.fixture(scope="session")
 def real_bot(real_env):
-    from bot.service import Bot
+    from bot.engine.service import Bot
 
     return Bot.open(real_env.settings(auto_index=False), embedder=real_env.embedder, notify=silent)
 
@@ -200,8 +200,8 @@ def real_bot(real_env):
 @pytest.fixture(scope="session")
 def hash_env(tmp_path_factory) -> Env:
     """A hash-embedder index of a copy of the repo corpus, shared read-only."""
-    from bot.embed import HashEmbedder
-    from bot.index import build_index
+    from bot.engine.embed import HashEmbedder
+    from bot.engine.index import build_index
 
     root = tmp_path_factory.mktemp("hash")
     corpus = copy_corpus(root / "corpus")
@@ -212,7 +212,7 @@ def hash_env(tmp_path_factory) -> Env:
 
 @pytest.fixture(scope="session")
 def hash_bot(hash_env):
-    from bot.service import Bot
+    from bot.engine.service import Bot
 
     return Bot.open(hash_env.settings(auto_index=False), embedder=hash_env.embedder, notify=silent)
 
@@ -226,8 +226,8 @@ def corpus_dir(tmp_path) -> Path:
 @pytest.fixture
 def hash_index(tmp_path, corpus_dir) -> Env:
     """A private corpus copy with a freshly built hash index (mutate freely)."""
-    from bot.embed import HashEmbedder
-    from bot.index import build_index
+    from bot.engine.embed import HashEmbedder
+    from bot.engine.index import build_index
 
     emb = HashEmbedder()
     report = build_index(corpus_dir, tmp_path / "index", emb)

@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SEEDS = Path("/work/shared/seeds")
+SEEDS = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "seeds"
 SOURCES = {
     "oke": SEEDS / "000_72ca83ec85a36c95.txt",
     "aks": SEEDS / "004_a820f3de1921e1bd.txt",

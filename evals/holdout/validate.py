@@ -16,9 +16,10 @@ import json
 import os
 import re
 import sys
+from pathlib import Path
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SEEDS = "/work/shared/seeds"
+SEEDS = str(Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "seeds")
 VERDICTS = {"covered", "best-effort", "not-covered", "unknown"}
 NAMES = {
     "oke": re.compile(r"\b(oracle|oke|oci)\b", re.I),

@@ -1,0 +1,443 @@
+"""Command line: ``triage ask | index | eval | classify | providers | serve | slack``.
+
+A thin adapter: parse arguments, call :class:`bot.service.Bot`, format with rich (or
+``--json``). Errors from the engine become one clear line and a non-zero exit code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from ..runtime.config import Settings
+from ..engine.errors import BotError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    help="Support-triage bot: is X supported? Per-vendor verdicts quoted from the vendors' support policies.",
+    epilog=(
+        "Examples:\n\n"
+        "  triage ask \"Is our service mesh supported?\"\n\n"
+        "  triage ask \"can I ssh into my worker nodes?\" --provider <id> --json\n\n"
+        "  cat ticket.txt | triage ask -\n\n"
+        "  triage index            # after adding or editing a document in corpus/\n\n"
+        "  triage eval evals/dev.jsonl\n\n"
+        "Settings come from flags or BOT_* environment variables (BOT_INDEX_DIR, BOT_CORPUS_DIR, ...)."
+    ),
+)
+out = Console()
+err = Console(stderr=True)
+
+BADGE = {
+    "covered": ("COVERED", "bold white on green"),
+    "best-effort": ("BEST EFFORT", "bold black on yellow"),
+    "not-covered": ("NOT COVERED", "bold white on red"),
+    "unknown": ("UNKNOWN — ESCALATE", "bold white on blue"),
+    "mixed": ("MIXED", "bold black on white"),
+}
+
+IndexOpt = typer.Option(None, "--index", help="Index folder [env: BOT_INDEX_DIR].", show_default=False)
+CorpusOpt = typer.Option(None, "--corpus", help="Corpus folder [env: BOT_CORPUS_DIR].", show_default=False)
+JsonOpt = typer.Option(False, "--json", help="Print machine-readable JSON instead of a report.")
+
+
+def _settings(index: Optional[Path], corpus: Optional[Path], **extra) -> Settings:
+    kw = {k: v for k, v in extra.items() if v is not None}
+    if index is not None:
+        kw["index_dir"] = index
+    if corpus is not None:
+        kw["corpus_dir"] = corpus
+    return Settings(**kw)
+
+
+def _fail(e: BotError, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({"error": {"code": e.code, "message": str(e)}}))
+    print(f"error: {' '.join(str(e).split())}", file=sys.stderr)  # one line, never wrapped
+    raise typer.Exit(e.exit_code)
+
+
+def _progress_cb(console: Console):
+    """A rich progress bar for index builds on a terminal; plain lines otherwise."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    state: dict = {}
+
+    def cb(stage: str, done: int, total: int) -> None:
+        if not console.is_terminal:
+            if done in (0, total):
+                console.print(f"{stage}: {done}/{total}")
+            return
+        if "p" not in state:
+            state["p"] = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console, transient=True)
+            state["p"].start()
+            state["tasks"] = {}
+        p = state["p"]
+        if stage not in state["tasks"]:
+            state["tasks"][stage] = p.add_task(stage, total=total)
+        p.update(state["tasks"][stage], completed=done, total=total)
+        if all(t.finished for t in p.tasks):
+            p.stop()
+            del state["p"]
+
+    return cb
+
+
+def _open_bot(settings: Settings):
+    from ..engine.service import Bot
+
+    return Bot.open(settings, notify=lambda m: err.print(f"[dim]{m}[/]"), on_progress=_progress_cb(err))
+
+
+def render_answer(console: Console, ans, providers) -> None:
+    label, style = BADGE[ans.verdict]
+    console.print(Text.assemble(("Q: ", "bold"), ans.question if len(ans.question) < 300 else ans.question[:297] + "…"))
+    for f in ans.findings:
+        p = providers.get(f.provider)
+        name = f"{p.vendor} {p.product}" if p else f.provider
+        blabel, bstyle = BADGE[f.verdict]
+        body = Text()
+        body.append(f"{f.reason}\n", style="")
+        if f.condition:
+            body.append("Condition: ", style="bold")
+            body.append(" ".join(f.condition.split()) + " (the ticket does not say this holds)\n", style="italic")
+        if f.citations and f.verdict == "unknown":
+            body.append("\nClosest passages (they do not decide it):", style="bold")
+        for i, c in enumerate(f.citations, 1):
+            q = " ".join(c.quote.split())
+            body.append(f"\n[{i}] ", style="bold cyan")
+            body.append(f"“{q if len(q) <= 400 else q[:399] + '…'}”\n", style="italic")
+            body.append(f"    {c.title} › {c.section or '—'}  (chars {c.start}–{c.end})\n    {c.url}\n", style="dim")
+        title = Text.assemble((f" {blabel} ", bstyle), "  ", (name, "bold"), f"  confidence {f.confidence:.2f}")
+        console.print(Panel(body, title=title, title_align="left", border_style="cyan"))
+    if ans.escalate:
+        console.print(Text(" NEEDS A HUMAN ", style="bold white on magenta"), "a vendor's policy does not clearly decide this — escalate.")
+    else:
+        console.print(Text.assemble(("Overall: ", "bold"), (f" {label} ", style)))
+
+
+@app.command()
+def ask(
+    question: str = typer.Argument(..., help="The question or ticket text; '-' reads standard input."),
+    provider: Optional[str] = typer.Option(None, "--provider", "-p", help="Scope to one provider id (see `triage providers`)."),
+    as_json: bool = JsonOpt,
+    index: Optional[Path] = IndexOpt,
+    corpus: Optional[Path] = CorpusOpt,
+):
+    """Answer one question: a verdict per vendor with quoted evidence."""
+    try:
+        if question == "-":
+            question = sys.stdin.read()
+        settings = _settings(index, corpus)
+        bot = _open_bot(settings)
+        ans = bot.answer(question, provider)
+    except BotError as e:
+        _fail(e, as_json)
+    if as_json:
+        print(json.dumps(ans.to_dict(), ensure_ascii=False, indent=1))
+    else:
+        render_answer(out, ans, bot.providers)
+
+
+@app.command("index")
+def index_cmd(
+    force: bool = typer.Option(False, "--force", help="Re-embed everything instead of reusing unchanged chunks."),
+    as_json: bool = JsonOpt,
+    index: Optional[Path] = IndexOpt,
+    corpus: Optional[Path] = CorpusOpt,
+):
+    """(Re)build the index from the corpus. Unchanged chunks are reused, the swap is atomic."""
+    from ..engine.embed import get_embedder
+    from ..engine.index import build_index
+
+    try:
+        s = _settings(index, corpus)
+        emb = get_embedder(s.embedder)
+        r = build_index(s.corpus_dir, s.index_dir, emb, force=force, batch_size=s.batch_size, on_progress=_progress_cb(err))
+    except BotError as e:
+        _fail(e, as_json)
+    if as_json:
+        print(json.dumps(r.to_dict()))
+        return
+    t = Table(show_header=False, box=None)
+    t.add_row("index", str(s.index_dir))
+    t.add_row("build", str(r.build_id))
+    t.add_row("result", r.message)
+    t.add_row("chunks / units", f"{r.chunks} / {r.units}")
+    t.add_row("embedded / reused", f"{r.embedded} / {r.reused}")
+    if r.changed_files:
+        t.add_row("changed files", ", ".join(r.changed_files))
+    if r.removed_files:
+        t.add_row("removed files", ", ".join(r.removed_files))
+    t.add_row("time", f"{r.seconds:.2f}s")
+    out.print(Panel(t, title="triage index", title_align="left"))
+
+
+@app.command("eval")
+def eval_cmd(
+    file: Path = typer.Argument(..., help="JSONL eval file (id, question, provider, expected, evidence)."),
+    as_json: bool = JsonOpt,
+    repeats: int = typer.Option(1, "--repeats", min=1, help="Time each question N times for steadier latency."),
+    show_misses: int = typer.Option(30, "--misses", help="How many misses to list."),
+    index: Optional[Path] = IndexOpt,
+    corpus: Optional[Path] = CorpusOpt,
+):
+    """Quality and latency report: accuracy, macro-F1, evidence hit@3, unknown P/R, p50/p95 vs floor."""
+    from rich.progress import Progress
+
+    from ..engine.evaluate import evaluate, load_items
+
+    try:
+        items = load_items(file)
+        bot = _open_bot(_settings(index, corpus))
+        with Progress(console=err, transient=True, disable=as_json or not err.is_terminal) as prog:
+            task = prog.add_task("evaluating", total=len(items))
+            rep = evaluate(bot, items, progress=lambda n: prog.advance(task, n), repeats=repeats)
+    except BotError as e:
+        _fail(e, as_json)
+    if as_json:
+        print(json.dumps(rep, indent=1))
+        return
+    lat = rep["latency_ms"]
+    t = Table(title=f"triage eval {file}", show_header=True)
+    t.add_column("metric")
+    t.add_column("value", justify="right")
+    t.add_row("questions / (question, provider) pairs", f"{rep['file_items']} / {rep['pairs']}")
+    t.add_row("verdict accuracy", f"{rep['verdict_accuracy']:.3f}")
+    t.add_row("macro-F1 (4 labels)", f"{rep['macro_f1']:.3f}")
+    t.add_row("evidence hit@3", f"{rep['evidence_hit_at_3']:.3f}  ({rep['evidence_pairs']} pairs)")
+    t.add_row("unknown precision / recall", f"{rep['unknown_precision']:.3f} / {rep['unknown_recall']:.3f}")
+    t.add_row("answer() p50 / p95", f"{lat['answer_p50']:.1f} / {lat['answer_p95']:.1f} ms")
+    t.add_row("floor p50 / p95 (embed + Chroma query)", f"{lat['floor_p50']:.1f} / {lat['floor_p95']:.1f} ms")
+    t.add_row("ratio p50 / p95", f"{lat['ratio_p50']:.2f}× / {lat['ratio_p95']:.2f}×")
+    out.print(t)
+    pl = Table(title="per label", show_header=True)
+    for col in ("label", "precision", "recall", "F1", "support"):
+        pl.add_column(col, justify="right" if col != "label" else "left")
+    for label, m in rep["per_label"].items():
+        pl.add_row(label, f"{m['precision']:.2f}", f"{m['recall']:.2f}", f"{m['f1']:.2f}", str(m["support"]))
+    out.print(pl)
+    if rep["misses"]:
+        mt = Table(title=f"misses ({len(rep['misses'])})", show_lines=False)
+        for col in ("id", "provider", "expected", "got", "evidence", "question"):
+            mt.add_column(col, overflow="fold")
+        for m in rep["misses"][:show_misses]:
+            ev = "-" if m["evidence_hit"] is None else ("hit" if m["evidence_hit"] else "MISS")
+            mt.add_row(m["id"], m["provider"], m["expected"], m["predicted"], ev, " ".join(m["question"].split())[:90])
+        out.print(mt)
+
+
+@app.command()
+def classify(
+    infile: Path = typer.Argument(..., help="Tickets: CSV (a header row) or JSONL (one object per line)."),
+    out_path: Path = typer.Option(..., "--out", "-o", help="Output file, CSV or JSONL (by extension or --format); written as it goes."),
+    fmt: Optional[str] = typer.Option(None, "--format", help="Output format: csv or jsonl (default: from the --out extension, else the input's)."),
+    id_col: Optional[str] = typer.Option(None, "--id-col", help="Column with the ticket id.  [default: id]", show_default=False),
+    text_cols: Optional[str] = typer.Option(None, "--text-cols", help="Column(s) with the text, joined, e.g. subject,body.  [default: question, text or subject+body]", show_default=False),
+    provider_col: Optional[str] = typer.Option(None, "--provider-col", help="Column whose value scopes a ticket to a provider (optional).  [default: provider]", show_default=False),
+    resume: bool = typer.Option(False, "--resume", help="Keep the rows already in --out (after a crash or Ctrl-C) and add the rest."),
+    strict: bool = typer.Option(False, "--strict", help="Exit with code 2 when any row could not be read or answered."),
+    as_json: bool = JsonOpt,
+    index: Optional[Path] = IndexOpt,
+    corpus: Optional[Path] = CorpusOpt,
+):
+    """Triage a ticket file: a verdict, a route and the top citation per ticket (batch).
+
+    Bad rows become output rows with `error` filled in; the run goes on. Ctrl-C stops after
+    the current batch with a valid file; `--resume` carries on from there."""
+    from . import batch
+
+    try:
+        tickets = batch.load(infile, id_col=id_col, text_cols=text_cols, provider_col=provider_col)
+        bot = _open_bot(_settings(index, corpus))
+        with batch.Reporter(err) as rep:
+            summary = batch.classify(bot, tickets, out_path, out_format=fmt, resume=resume, on_progress=rep, say=rep.say)
+    except BotError as e:
+        _fail(e, as_json)
+    if as_json:
+        print(json.dumps(summary))
+    else:
+        batch.render_summary(out, summary)
+    if summary["interrupted"]:
+        import shlex
+
+        args = sys.argv[1:] if "classify" in sys.argv[1:] else ["classify", str(infile), "--out", str(out_path)]
+        again = shlex.join(["triage", *args, *([] if "--resume" in args else ["--resume"])])  # the same flags
+        err.print(f"interrupted: {summary['total_rows']:,} of {summary['tickets']:,} rows are in {out_path}; carry on with: {again}", soft_wrap=True, highlight=False)
+        raise typer.Exit(143 if summary["signal"] == "SIGTERM" else 130)
+    if strict and summary["errors"]:
+        err.print(f"error: {summary['errors']} row(s) could not be classified (--strict)", soft_wrap=True, highlight=False)
+        raise typer.Exit(2)
+
+
+@app.command()
+def providers(as_json: bool = JsonOpt, index: Optional[Path] = IndexOpt, corpus: Optional[Path] = CorpusOpt):
+    """List providers and documents in the index."""
+    try:
+        info = _open_bot(_settings(index, corpus)).info()
+    except BotError as e:
+        _fail(e, as_json)
+    if as_json:
+        print(json.dumps(info, indent=1))
+        return
+    t = Table(title=f"index {info['build_id']} built {info['built_at']} ({info['chunks']} chunks)")
+    for col in ("provider", "vendor", "product", "document", "chunks"):
+        t.add_column(col)
+    for p in info["providers"]:
+        for d in p["documents"]:
+            t.add_row(p["id"], p["vendor"], p["product"], f"{d['title']}\n{d['url']}", str(d["chunks"]))
+    out.print(t)
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host.strip("[]").lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+@app.command()
+def serve(
+    host: Optional[str] = typer.Option(None, "--host", help="Address to listen on (env BOT_HOST; default 127.0.0.1). "
+                                       "Anything but loopback needs keys (BOT_API_KEYS / BOT_WIDGET_KEYS / BOT_ADMIN_KEYS)."),
+    port: Optional[int] = typer.Option(None, "--port", help="Port (env BOT_PORT; default 8000)."),
+    log_format: Optional[str] = typer.Option(None, "--log-format", help="Server logs on stderr: json (one object a line) or text (env BOT_LOG_FORMAT; default json)."),
+    index: Optional[Path] = IndexOpt,
+    corpus: Optional[Path] = CorpusOpt,
+):
+    """HTTP API + chat widget (demo page at /, docs at /docs). Listens at once; the model and
+    index load in the background (GET /readyz answers 503 until they are ready)."""
+    import logging
+    import signal
+
+    import uvicorn
+    from pydantic import ValidationError
+
+    from ..runtime import logs
+    from .api.app import create_app
+    from ..runtime.auth import secrets_of
+
+    if not isinstance(log_format, str):  # `triage slack` calls serve() as a function
+        log_format = None
+    try:
+        settings = _settings(index, corpus, host=host, port=port, log_format=log_format)
+    except ValidationError as e:  # one line per setting, never the value (it may be a key)
+        for er in e.errors():
+            where = ".".join(str(x) for x in er["loc"]) or "settings"
+            print(f"error: {where}: {er['msg']}", file=sys.stderr)
+        raise typer.Exit(2)
+    if not settings.auth_enabled and not _is_loopback(settings.host):
+        print(
+            f"error: refusing to listen on {settings.host} without API keys: anyone who can reach it could use the API. "
+            "Set BOT_API_KEYS (and BOT_WIDGET_KEYS for the widget), or listen on 127.0.0.1.",
+            file=sys.stderr,
+        )
+        raise typer.Exit(2)
+    logs.configure(settings.log_format, settings.log_level, secrets_of(settings))
+    url = f"http://{settings.host}:{settings.port}"
+    out.print(f"Open [bold]{url}/[/] (demo page with the chat widget)", soft_wrap=True)
+    out.print(f"API docs {url}/docs; {url}/readyz answers 200 once the model and index are loaded.", soft_wrap=True)
+    if settings.auth_enabled:
+        n = lambda k, what: f"{len(k)} {what}{'s' if len(k) != 1 else ''}"  # noqa: E731
+        out.print(
+            f"Access: {n(settings.api_keys, 'API key')}, {n(settings.widget_keys, 'widget key')}, {n(settings.admin_keys, 'admin key')}; "
+            f"at most {settings.rate_limit_per_minute}/min per key and {settings.ip_rate_limit_per_minute}/min per address (0 = no limit).",
+            soft_wrap=True,
+        )
+    else:
+        out.print("No keys configured (BOT_API_KEYS): the API is open and unlimited, so it listens on loopback only.", soft_wrap=True)
+    if settings.index_watch_seconds > 0:
+        out.print(f"Watching {settings.index_dir} for new builds every {settings.index_watch_seconds:g}s.", soft_wrap=True)
+
+    slog = logging.getLogger("bot.serve")
+
+    def load():
+        from ..engine.service import Bot
+
+        t0 = time.perf_counter()
+        # JSON logs: index-build messages as log lines too (stderr stays one JSON object a line)
+        bot = Bot.open(settings, notify=slog.info) if settings.log_format == "json" else _open_bot(settings)
+        slog.info("loaded the model and index in %.1fs: ready at %s/", time.perf_counter() - t0, url)
+        return bot
+
+    config = uvicorn.Config(
+        create_app(load, settings), host=settings.host, port=settings.port, log_config=None, access_log=False,
+        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
+    )
+    server = uvicorn.Server(config)
+
+    def on_sigterm(*_):
+        """uvicorn stops accepting on SIGTERM, lets requests in flight finish for up to the
+        grace, cancels the rest, then re-raises the signal with the handler found before it:
+        this one. Exit 0 — at once when worker threads are still busy with cut-off requests
+        (the interpreter would otherwise wait for them to finish)."""
+        import threading
+
+        if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
+            logging.shutdown()
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(0)
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    if not server.started:  # e.g. the port is taken (uvicorn logged why)
+        raise typer.Exit(3)
+
+
+@app.command()
+def slack(
+    socket: bool = typer.Option(False, "--socket", help="Socket Mode: connect out to Slack (BOT_SLACK_APP_TOKEN); no public URL needed."),
+    host: Optional[str] = typer.Option(None, "--host", help="HTTP mode: address to listen on (env BOT_HOST)."),
+    port: Optional[int] = typer.Option(None, "--port", help="HTTP mode: port (env BOT_PORT)."),
+    index: Optional[Path] = IndexOpt,
+    corpus: Optional[Path] = CorpusOpt,
+):
+    """The Slack bot (/triage, @mentions, DMs). HTTP mode is `triage serve` with Slack's
+    requests at POST /slack/events (BOT_SLACK_SIGNING_SECRET, BOT_SLACK_BOT_TOKEN);
+    --socket runs Socket Mode instead (BOT_SLACK_BOT_TOKEN, BOT_SLACK_APP_TOKEN)."""
+    from . import slack as slack_app
+
+    settings = _settings(index, corpus, host=host, port=port)
+    try:
+        slack_app.check(settings, socket=socket)
+        if not socket:
+            return serve(host=host, port=port, index=index, corpus=corpus)
+        bot = _open_bot(settings)
+    except BotError as e:
+        _fail(e, False)
+    err.print("Connecting to Slack (Socket Mode); Ctrl-C stops.", soft_wrap=True)
+    slack_app.socket_mode(bot, settings).start()
+
+
+def main() -> None:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

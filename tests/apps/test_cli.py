@@ -1,0 +1,247 @@
+"""The `triage` console script, run as a subprocess against temp corpus/index dirs.
+
+BOT_EMBEDDER=hash keeps these fast; one slow test runs `ask` with the real model.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from bot.engine.embed import HashEmbedder
+from bot.engine.index import build_index
+from conftest import TRIAGE, clean_env, copy_corpus, run_triage, source_text
+
+ANSWER_KEYS = {"question", "verdict", "escalate", "answer", "findings"}
+FINDING_KEYS = {"provider", "verdict", "confidence", "reason", "citations"}
+CITATION_KEYS = {"doc", "title", "section", "quote", "url", "start", "end", "score"}
+
+
+def _error_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def cli(tmp_path_factory):
+    """A corpus copy with a prebuilt hash index, and the env pointing the CLI at it."""
+    root = tmp_path_factory.mktemp("cli")
+    corpus = copy_corpus(root / "corpus")
+    build_index(corpus, root / "index", HashEmbedder())
+    env = clean_env(BOT_INDEX_DIR=root / "index", BOT_CORPUS_DIR=corpus, BOT_EMBEDDER="hash")
+    return {"root": root, "corpus": corpus, "index": root / "index", "env": env}
+
+
+def test_console_script_is_installed():
+    assert TRIAGE.is_file()
+
+
+def test_ask_json_prints_the_answer_shape(cli):
+    r = run_triage(["ask", "Is Istio supported?", "--json"], cli["env"], cwd=cli["root"])
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert set(d) == ANSWER_KEYS
+    assert d["question"] == "Is Istio supported?" and d["verdict"] == "not-covered"
+    assert d["escalate"] is False and isinstance(d["answer"], str)
+    assert [f["provider"] for f in d["findings"]] == ["aks", "oke"]
+    for f in d["findings"]:
+        assert set(f) == FINDING_KEYS and f["verdict"] == "not-covered"
+        assert f["citations"]
+        for c in f["citations"]:
+            assert set(c) == CITATION_KEYS
+            path = {"aks/support-policies": "aks/support-policies.md", "oke/support-shared-responsibilities": "oke/support-shared-responsibilities.md"}[c["doc"]]
+            assert source_text(cli["corpus"], path)[c["start"] : c["end"]] == c["quote"]
+
+
+def test_ask_provider_option_and_stdin(cli):
+    r = run_triage(["ask", "-", "--provider", "oke", "--json"], cli["env"], cwd=cli["root"], input="Is Helm supported?\n")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert [f["provider"] for f in d["findings"]] == ["oke"]
+
+
+def test_ask_human_report(cli):
+    r = run_triage(["ask", "Is Helm supported?"], cli["env"], cwd=cli["root"])
+    assert r.returncode == 0, r.stderr
+    assert "BEST EFFORT" in r.stdout and "NOT COVERED" in r.stdout and "MIXED" in r.stdout
+
+
+def test_ask_empty_question_fails_with_one_line_error(cli):
+    r = run_triage(["ask", ""], cli["env"], cwd=cli["root"])
+    assert r.returncode != 0 and r.returncode == 2
+    assert r.stdout == ""
+    lines = _error_lines(r.stderr)
+    assert len(lines) == 1, r.stderr
+    assert lines[0].startswith("error:") and "question is empty" in lines[0]
+    assert "Traceback" not in r.stderr
+
+
+def test_ask_error_with_json_prints_a_json_error(cli):
+    r = run_triage(["ask", "   ", "--json"], cli["env"], cwd=cli["root"])
+    assert r.returncode == 2
+    assert json.loads(r.stdout)["error"]["code"] == "bad_input"
+
+
+def test_ask_unknown_provider_fails(cli):
+    r = run_triage(["ask", "Is Istio supported?", "--provider", "gke"], cli["env"], cwd=cli["root"])
+    assert r.returncode == 2 and "unknown provider" in r.stderr
+
+
+def test_index_json_up_to_date(cli):
+    r = run_triage(["index", "--json"], cli["env"], cwd=cli["root"])
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert {"build_id", "changed", "chunks", "units", "embedded", "reused", "message"} <= set(d)
+    assert d["embedded"] == 0 and d["changed"] is False and "up to date" in d["message"]
+
+
+def test_index_json_builds_into_the_dirs_given_as_options(cli, tmp_path):
+    corpus = copy_corpus(tmp_path / "c")
+    env = clean_env(BOT_EMBEDDER="hash", BOT_INDEX_DIR=tmp_path / "unused", BOT_CORPUS_DIR=tmp_path / "unused")
+    r = run_triage(["index", "--json", "--index", tmp_path / "idx", "--corpus", corpus], env, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert d["changed"] is True and d["embedded"] > 0 and d["chunks"] > 100
+    assert (tmp_path / "idx" / "CURRENT").read_text().strip() == d["build_id"]
+    assert not (tmp_path / "unused").exists()
+
+
+def test_providers_json(cli):
+    r = run_triage(["providers", "--json"], cli["env"], cwd=cli["root"])
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert [p["id"] for p in d["providers"]] == ["aks", "oke"]
+    oke = d["providers"][1]
+    assert oke["vendor"] == "Oracle"
+    assert oke["documents"][0]["url"].startswith("https://docs.oracle.com/")
+    assert d["chunks"] > 100 and d["model_id"] == "hash-bow-384"
+
+
+EVAL_ITEMS = [
+    {"id": "t-1", "question": "Is Istio supported?", "provider": None, "expected": {"aks": "not-covered", "oke": "not-covered"},
+     "evidence": {"aks": "These projects might include Istio, Helm, Envoy, or others.", "oke": "These projects might include Istio, Helm, Envoy, and others."}},
+    {"id": "t-2", "question": "Is Helm supported?", "provider": "aks", "expected": {"aks": "best-effort"},
+     "evidence": {"aks": "Microsoft can provide best-effort support for third-party open-source projects such as Helm and Kured."}},
+    {"id": "t-3", "question": "What's the price of a node?", "provider": None, "expected": {"aks": "unknown", "oke": "unknown"}, "evidence": {}},
+]
+
+
+def test_eval_json_reports_the_metrics(cli, tmp_path):
+    f = tmp_path / "small.jsonl"
+    f.write_text("".join(json.dumps(i) + "\n" for i in EVAL_ITEMS), encoding="utf-8")
+    r = run_triage(["eval", f, "--json"], cli["env"], cwd=cli["root"])
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    for key in ("verdict_accuracy", "macro_f1", "evidence_hit_at_3", "unknown_precision", "unknown_recall", "latency_ms"):
+        assert key in d, key
+    assert d["file_items"] == 3 and d["pairs"] == 5 and d["evidence_pairs"] == 3
+    assert all(0.0 <= d[k] <= 1.0 for k in ("verdict_accuracy", "macro_f1", "evidence_hit_at_3", "unknown_precision", "unknown_recall"))
+    assert d["latency_ms"]["samples"] == 3 and d["latency_ms"]["answer_p50"] > 0
+    assert d["verdict_accuracy"] == 1.0 and d["evidence_hit_at_3"] == 1.0  # the hash bot gets these three right
+
+
+def test_eval_bad_file_fails_cleanly(cli, tmp_path):
+    f = tmp_path / "bad.jsonl"
+    f.write_text('{"id": "x", "question": "q", "expected": {"aks": "maybe"}}\n')
+    r = run_triage(["eval", f, "--json"], cli["env"], cwd=cli["root"])
+    assert r.returncode == 2 and "unknown verdict" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_classify_writes_one_line_per_input_line(cli, tmp_path):
+    lines = [
+        json.dumps({"id": "a", "question": "Is Istio supported?"}),
+        json.dumps({"id": "b", "question": "Is Helm supported?", "provider": "aks"}),
+        '{"id": "broken", "question": ',
+        json.dumps({"id": "c", "question": ""}),
+        json.dumps({"id": "d", "question": "Is Istio supported?", "provider": "gke"}),
+        json.dumps({"id": "e", "text": "What's the price of a node?"}),
+    ]
+    inp, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    inp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    r = run_triage(["classify", inp, "--out", out, "--json"], cli["env"], cwd=cli["root"])
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout)
+    rows = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
+    assert len(rows) == len(lines) == summary["rows"]
+    assert summary["errors"] == 3
+    broken = [x for x in rows if x.get("id") is None]
+    assert len(broken) == 1 and "line 3" in broken[0]["error"]
+    by_id = {x["id"]: x for x in rows if x.get("id")}
+    assert set(by_id) == {"a", "b", "c", "d", "e"}
+    assert "empty" in by_id["c"]["error"] and "unknown provider" in by_id["d"]["error"]
+    # the full Answer JSON plus the triage fields of the batch issue (route, verdict_<provider>, …)
+    assert by_id["a"]["verdict"] == "not-covered" and ANSWER_KEYS | {"id"} <= set(by_id["a"])
+    assert by_id["a"]["route"] == "customer-responsibility" and by_id["a"]["error"] is None
+    assert [f["provider"] for f in by_id["b"]["findings"]] == ["aks"]
+    assert by_id["e"]["verdict"] == "unknown"
+
+
+def _bad_corpus(tmp_path):
+    corpus = copy_corpus(tmp_path / "corpus")
+    (corpus / "aks" / "legacy-notes.md").write_bytes(b"---\nprovider: aks\n---\n\xff\xfe caf\xe9\n")
+    return corpus
+
+
+def test_index_with_non_utf8_file_fails_without_writing_a_build(tmp_path):
+    corpus = _bad_corpus(tmp_path)
+    env = clean_env(BOT_EMBEDDER="hash", BOT_CORPUS_DIR=corpus, BOT_INDEX_DIR=tmp_path / "index")
+    r = run_triage(["index"], env, cwd=tmp_path)
+    assert r.returncode == 3
+    assert "aks/legacy-notes.md" in r.stderr and "UTF-8" in r.stderr
+    assert "Traceback" not in r.stderr
+    assert not (tmp_path / "index" / "CURRENT").exists()
+    assert not (tmp_path / "index" / "builds").exists()
+
+    # with an existing index: the current build stays current, no new build dir appears
+    good = copy_corpus(tmp_path / "good")
+    build_index(good, tmp_path / "index2", HashEmbedder())
+    cur = (tmp_path / "index2" / "CURRENT").read_text()
+    builds = sorted(p.name for p in (tmp_path / "index2" / "builds").iterdir())
+    r = run_triage(["index", "--json", "--index", tmp_path / "index2"], env, cwd=tmp_path)
+    assert r.returncode == 3
+    assert json.loads(r.stdout)["error"]["code"] == "corpus_error"
+    assert (tmp_path / "index2" / "CURRENT").read_text() == cur
+    assert sorted(p.name for p in (tmp_path / "index2" / "builds").iterdir()) == builds
+
+
+def test_index_with_non_utf8_file_error_is_one_line(tmp_path):
+    corpus = _bad_corpus(tmp_path)
+    env = clean_env(BOT_EMBEDDER="hash", BOT_CORPUS_DIR=corpus, BOT_INDEX_DIR=tmp_path / "index")
+    r = run_triage(["index"], env, cwd=tmp_path)
+    assert r.returncode == 3
+    lines = _error_lines(r.stderr)
+    assert len(lines) == 1, r.stderr
+    assert lines[0].startswith("error:") and "aks/legacy-notes.md" in lines[0] and "triage index" in lines[0]
+
+
+def test_ask_builds_a_missing_index_on_first_use(tmp_path):
+    corpus = copy_corpus(tmp_path / "corpus")
+    env = clean_env(BOT_EMBEDDER="hash", BOT_CORPUS_DIR=corpus, BOT_INDEX_DIR=tmp_path / "index")
+    r = run_triage(["ask", "Is Istio supported?", "--json"], env, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["verdict"] == "not-covered"
+    assert "No index" in r.stderr
+    assert (tmp_path / "index" / "CURRENT").exists()
+
+
+def test_corrupt_index_exits_with_index_error(cli, tmp_path):
+    idx = tmp_path / "index"
+    shutil.copytree(cli["index"], idx)
+    bid = (idx / "CURRENT").read_text().strip()
+    (idx / "builds" / bid / "records.jsonl").write_text("garbage\n")
+    env = {**cli["env"], "BOT_INDEX_DIR": str(idx)}
+    r = run_triage(["providers"], env, cwd=tmp_path)
+    assert r.returncode == 4
+    assert "triage index" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.slow
+def test_ask_with_the_real_model(real_env):
+    env = clean_env(BOT_INDEX_DIR=real_env.index_dir, BOT_CORPUS_DIR=real_env.corpus_dir, BOT_EMBEDDER="minilm")
+    r = run_triage(["ask", "Is Istio supported?", "--json"], env, cwd=real_env.index_dir.parent)
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert set(d) == ANSWER_KEYS
+    assert {f["provider"]: f["verdict"] for f in d["findings"]} == {"aks": "not-covered", "oke": "not-covered"}
+    assert "No index" not in r.stderr and "stale" not in r.stderr  # reused the session's index as is

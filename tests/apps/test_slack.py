@@ -1,0 +1,569 @@
+"""Slack front end (bot.slack) through the real Bolt stack inside the real FastAPI app.
+
+Requests are signed with the signing secret exactly as Slack signs them and posted to
+``/slack/events``; every outgoing Web API call (``chat.postMessage``) and every response-URL
+post goes to a small HTTP server on loopback standing in for Slack (``BOT_SLACK_API_URL``),
+which records the Block Kit payloads. No Slack network. The bar test uses the real model and
+Chroma index (``slow``); the plumbing runs on the hash bot.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qsl, urlencode
+
+import pytest
+import yaml
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+from slack_sdk.signature import SignatureVerifier
+
+from bot.apps import slack
+from bot.apps.api.app import create_app
+from bot.engine.types import Answer, Citation, Finding, Provider
+
+from conftest import REPO, clean_env, run_triage
+
+SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+TOKEN = "xoxb-test-token"
+ISTIO = "Is Istio supported?"
+OPEN_SOURCE = "Third-party open-source projects"
+
+
+# ------------------------------------------------------------------------------ Slack's side
+
+
+class SlackStandIn(ThreadingHTTPServer):
+    """Slack's Web API and response URLs on loopback: records what the bot sends."""
+
+    daemon_threads = True
+
+    def __init__(self):
+        super().__init__(("127.0.0.1", 0), _Recorder)
+        self.url = f"http://127.0.0.1:{self.server_address[1]}"
+        self.calls: list[dict] = []
+        self.cond = threading.Condition()
+        self.extra: dict[str, dict] = {}  # Web API method -> canned reply
+        self.refuse_blocks = False  # answer a message with blocks as Slack does a malformed one
+
+    def wait(self, n: int, timeout: float = 15.0) -> list[dict]:
+        with self.cond:
+            self.cond.wait_for(lambda: len(self.calls) >= n, timeout)
+            assert len(self.calls) >= n, f"expected {n} calls to Slack, got {self.calls}"
+            return list(self.calls)
+
+    def quiet(self, seconds: float = 0.4) -> list[dict]:
+        """What arrived within ``seconds`` (to assert that nothing did)."""
+        time.sleep(seconds)
+        with self.cond:
+            return list(self.calls)
+
+    def clear(self) -> None:
+        with self.cond:
+            self.calls.clear()
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    def log_message(self, *_):
+        pass
+
+    def do_POST(self):
+        raw = self.rfile.read(int(self.headers.get("content-length") or 0)).decode()
+        body = (json.loads(raw) if "json" in (self.headers.get("content-type") or "") else dict(parse_qsl(raw))) if raw else {}
+        if isinstance(body.get("blocks"), str):  # form-encoded Web API calls carry blocks as a JSON string
+            body["blocks"] = json.loads(body["blocks"])
+        call = {"path": self.path, "body": body, "auth": self.headers.get("authorization")}
+        server: SlackStandIn = self.server  # type: ignore[assignment]
+        refused = server.refuse_blocks and "blocks" in body
+        status = 400 if refused and not self.path.startswith("/api/") else 200  # the Web API says ok: false
+        if self.path.startswith("/api/"):
+            method = self.path[len("/api/") :]
+            reply = server.extra.get(method) or {"ok": True, "channel": body.get("channel"), "ts": f"{time.time():.6f}"}
+            reply = {"ok": False, "error": "invalid_blocks"} if refused else reply
+            data, ctype = json.dumps(reply).encode(), "application/json"
+        else:
+            data, ctype = (b"invalid_blocks" if refused else b"ok"), "text/plain"
+        with server.cond:
+            server.calls.append(call)
+            server.cond.notify_all()
+        self.send_response(status)
+        self.send_header("content-type", ctype)
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+@pytest.fixture(scope="module")
+def standin():
+    server = SlackStandIn()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def sign(body: str, *, secret: str = SECRET, age: float = 0, ctype: str = "application/json", **extra) -> dict:
+    ts = str(int(time.time() - age))
+    sig = SignatureVerifier(secret).generate_signature(timestamp=ts, body=body)
+    return {"content-type": ctype, "x-slack-request-timestamp": ts, "x-slack-signature": sig, **extra}
+
+
+FORM = "application/x-www-form-urlencoded"
+
+
+class Workspace:
+    """Builds what Slack would send, signed, and posts it to the app."""
+
+    def __init__(self, client: TestClient, standin: SlackStandIn):
+        self.client, self.standin = client, standin
+
+    def post(self, body: str, ctype: str = "application/json", *, headers: dict | None = None, signed: bool = True, **kw):
+        h = sign(body, ctype=ctype, **kw) if signed else {"content-type": ctype}
+        return self.client.post(slack.EVENTS_PATH, content=body.encode(), headers={**h, **(headers or {})})
+
+    def command_body(self, text: str, channel: str = "C0SUPPORT", user: str = "U0ASKER") -> str:
+        return urlencode({
+            "token": "legacy", "team_id": "T0TEAM", "team_domain": "acme", "channel_id": channel,
+            "channel_name": "support", "user_id": user, "user_name": "asker", "command": slack.COMMAND,
+            "text": text, "api_app_id": "A0APP", "response_url": f"{self.standin.url}/response/{uuid.uuid4().hex}",
+            "trigger_id": "1.2.3",
+        })
+
+    def command(self, text: str, **kw):
+        return self.post(self.command_body(text, **kw), FORM)
+
+    def event_body(self, event: dict, event_id: str | None = None) -> str:
+        return json.dumps({
+            "token": "legacy", "team_id": "T0TEAM", "api_app_id": "A0APP", "type": "event_callback",
+            "event_id": event_id or f"Ev{uuid.uuid4().hex[:10].upper()}", "event_time": int(time.time()),
+            "event": {"event_ts": event.get("ts"), **event},
+        })
+
+    def event(self, event: dict, event_id: str | None = None, **kw):
+        return self.post(self.event_body(event, event_id), **kw)
+
+    def click(self, action_id: str, value: str, channel: str = "C0SUPPORT", user: str = "U0RATER"):
+        payload = {
+            "type": "block_actions", "team": {"id": "T0TEAM"}, "user": {"id": user}, "api_app_id": "A0APP",
+            "channel": {"id": channel}, "container": {"type": "message", "channel_id": channel, "is_ephemeral": True},
+            "response_url": f"{self.standin.url}/response/{uuid.uuid4().hex}", "trigger_id": "4.5.6",
+            "actions": [{"type": "button", "action_id": action_id, "block_id": "feedback", "value": value, "action_ts": "1"}],
+        }
+        return self.post(urlencode({"payload": json.dumps(payload)}), FORM)
+
+
+def mention(text: str, ts: str, **kw) -> dict:
+    return {"type": "app_mention", "user": "U0ASKER", "text": f"<@U0BOT> {text}", "ts": ts, "channel": "C0SUPPORT", **kw}
+
+
+def dm(text: str, ts: str, **kw) -> dict:
+    return {"type": "message", "channel_type": "im", "user": "U0ASKER", "text": text, "ts": ts, "channel": "D0ASKER", **kw}
+
+
+class SpyBot:
+    """The bot as the app sees it, counting ``ask`` calls; ``fail`` makes the next ones raise."""
+
+    def __init__(self, bot):
+        self._bot, self.asked, self.fail = bot, [], None
+
+    def __getattr__(self, name):
+        return getattr(self._bot, name)
+
+    def ask(self, question, provider=None, session_id=None):
+        self.asked.append((question, provider, session_id))
+        if self.fail is not None:
+            raise self.fail
+        return self._bot.ask(question, provider, session_id)
+
+
+def slack_settings(bot, data_dir: Path, standin: SlackStandIn, **kw):
+    return bot.settings.model_copy(update={
+        "data_dir": data_dir, "slack_signing_secret": SecretStr(SECRET), "slack_bot_token": SecretStr(TOKEN),
+        "slack_api_url": f"{standin.url}/api/", **kw,
+    })
+
+
+def workspace_for(bot, tmp_path_factory, standin, **kw):
+    spy = SpyBot(bot)
+    app = create_app(spy, slack_settings(bot, tmp_path_factory.mktemp("slack-data"), standin, **kw))
+    return spy, app
+
+
+# ------------------------------------------------------------------------------ reading Block Kit
+
+
+def findings_in(blocks: list[dict]) -> dict[str, str]:
+    """Header lines: '<emoji> *<vendor product>* — *<label>*' → {vendor product: label}."""
+    out = {}
+    for b in blocks:
+        if b["type"] == "section":
+            m = re.match(r"(\S+) \*(.+?)\* — \*(.+?)\*", b["text"]["text"])
+            if m:
+                out[m.group(2)] = (m.group(1), m.group(3))
+    return out
+
+
+def citations_in(blocks: list[dict]) -> list[tuple[str, str]]:
+    return [(b["elements"][0]["text"], b["elements"][1]["text"]) for b in blocks if b["type"] == "context" and len(b["elements"]) == 2]
+
+
+def quotes_by_vendor(blocks: list[dict]) -> dict[str, list[str]]:
+    """The quoted citations under each vendor's header line."""
+    out: dict[str, list[str]] = {}
+    for b in blocks:
+        if b["type"] == "section" and (m := re.match(r"\S+ \*(.+?)\* — ", b["text"]["text"])):
+            vendor = out.setdefault(m.group(1), [])
+        elif b["type"] == "context" and len(b["elements"]) == 2:
+            vendor.append(b["elements"][0]["text"])
+    return out
+
+
+def buttons_in(blocks: list[dict]) -> dict[str, str]:
+    return {e["action_id"]: e["value"] for b in blocks if b["type"] == "actions" for e in b["elements"]}
+
+
+def assert_within_limits(blocks: list[dict]) -> None:
+    assert 0 < len(blocks) <= 50
+    for b in blocks:
+        if b["type"] == "section":
+            assert len(b["text"]["text"]) <= 3000
+        if b["type"] == "context":
+            assert 1 <= len(b["elements"]) <= 10 and all(len(e["text"]) <= 3000 for e in b["elements"])
+        if b["type"] == "actions":
+            assert all(len(e["value"]) <= 2000 and len(e["text"]["text"]) <= 75 for e in b["elements"])
+
+
+# ------------------------------------------------------------------------------ the bar (real model + index)
+
+
+@pytest.fixture(scope="module")
+def real_slack(real_bot, tmp_path_factory, standin):
+    spy, app = workspace_for(real_bot, tmp_path_factory, standin)
+    with TestClient(app) as c:
+        yield Workspace(c, standin), spy
+
+
+@pytest.mark.slow
+def test_bar_signed_triage_istio_answers_both_vendors_not_covered_with_citations(real_slack, real_bot):
+    ws, spy = real_slack
+    ws.standin.clear()
+    r = ws.command(ISTIO)
+    assert r.status_code == 200 and r.text == slack.WORKING  # acknowledged at once
+    [call] = ws.standin.wait(1)
+    assert call["path"].startswith("/response/")
+    msg = call["body"]
+    assert msg["response_type"] == "ephemeral"
+    names = {f"{p.vendor} {p.product}" for p in real_bot.providers.values()}
+    assert findings_in(msg["blocks"]) == {n: ("⛔", "Not covered") for n in names} and len(names) == 2
+    cites = citations_in(msg["blocks"])
+    for name, quotes in quotes_by_vendor(msg["blocks"]).items():
+        assert 1 <= len(quotes) <= 3 and any(OPEN_SOURCE in q for q in quotes), name
+    docs = {d["url"] for p in real_bot.info()["providers"] for d in p["documents"]}
+    assert all(re.fullmatch(r"<(https://[^|]+)\|.+ › .+>", link) and link[1:].split("|")[0] in docs for _, link in cites)
+    assert set(buttons_in(msg["blocks"])) == {"feedback_up", "feedback_down", "share"}
+    assert_within_limits(msg["blocks"])
+    assert "Istio" in msg["text"]
+
+    ws.standin.clear()
+    asked = len(spy.asked)
+    unsigned = ws.post(ws.command_body(ISTIO), FORM, signed=False)
+    assert unsigned.status_code == 401
+    assert ws.standin.quiet() == [] and len(spy.asked) == asked  # no handler ran
+
+
+@pytest.mark.slow
+def test_thread_followup_resolves_against_the_threads_question(real_slack):
+    ws, spy = real_slack
+    ws.standin.clear()
+    assert ws.event(mention(ISTIO, ts="1700000000.000100")).status_code == 200
+    [first] = ws.standin.wait(1)
+    assert first["path"] == "/api/chat.postMessage" and first["auth"] == f"Bearer {TOKEN}"
+    assert first["body"]["thread_ts"] == "1700000000.000100" and first["body"]["channel"] == "C0SUPPORT"
+    assert len(findings_in(first["body"]["blocks"])) == 2
+
+    follow = mention("and on AKS?", ts="1700000000.000200", thread_ts="1700000000.000100")
+    assert ws.event(follow).status_code == 200
+    second = ws.standin.wait(2)[1]["body"]
+    assert second["thread_ts"] == "1700000000.000100"
+    assert findings_in(second["blocks"]) == {"Microsoft Azure Kubernetes Service (AKS)": ("⛔", "Not covered")}
+    assert "answered as_ “Is Istio supported on AKS?”" in second["blocks"][0]["elements"][0]["text"]
+    assert spy.asked[-1][2] == "slack:C0SUPPORT:1700000000.000100"
+
+
+# ------------------------------------------------------------------------------ plumbing (hash bot)
+
+
+@pytest.fixture(scope="module")
+def hash_slack(hash_bot, tmp_path_factory, standin):
+    spy, app = workspace_for(hash_bot, tmp_path_factory, standin, slack_channel_providers={"C0DEFAULT": "aks"})
+    with TestClient(app, raise_server_exceptions=False) as c:
+        yield Workspace(c, standin), spy
+
+
+@pytest.fixture
+def ws(hash_slack):
+    ws, spy = hash_slack
+    ws.standin.clear()
+    spy.fail = None
+    spy.asked.clear()
+    return ws
+
+
+@pytest.fixture
+def spy(hash_slack):
+    return hash_slack[1]
+
+
+@pytest.mark.parametrize("kind", ["command", "event", "click"])
+@pytest.mark.parametrize(
+    "how", ["unsigned", "wrong-secret", "ten-minutes-old", "tampered-body"]
+)
+def test_bad_signatures_are_401_and_run_nothing(ws, spy, kind, how):
+    body, ctype = {
+        "command": (ws.command_body(ISTIO), FORM),
+        "event": (ws.event_body(mention(ISTIO, ts="1.1")), "application/json"),
+        "click": (urlencode({"payload": json.dumps({"type": "block_actions", "actions": [{"action_id": "feedback_up", "value": "x"}]})}), FORM),
+    }[kind]
+    if how == "unsigned":
+        r = ws.post(body, ctype, signed=False)
+    elif how == "wrong-secret":
+        r = ws.post(body, ctype, secret="not-the-secret")
+    elif how == "ten-minutes-old":
+        r = ws.post(body, ctype, age=600)
+    else:
+        h = sign(body, ctype=ctype)
+        r = ws.client.post(slack.EVENTS_PATH, content=body.replace("feedback_up", "feedback_dn").replace("Istio", "Helm").encode(), headers=h)
+    assert r.status_code == 401
+    assert ws.standin.quiet(0.2) == [] and spy.asked == []
+
+
+def test_a_body_that_is_not_slacks_is_400(ws, spy):
+    body = "{not json"
+    assert ws.post(body).status_code == 400 and ws.post(body, signed=False).status_code == 400
+    assert ws.standin.quiet(0.2) == [] and spy.asked == []
+
+
+def test_url_verification_challenge(ws):
+    body = json.dumps({"token": "legacy", "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P", "type": "url_verification"})
+    r = ws.post(body)
+    assert r.status_code == 200 and r.json() == {"challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"}
+
+
+def test_mention_replies_in_its_thread_with_blocks(ws, spy):
+    assert ws.event(mention("is <https://istio.io|Istio> &amp; Helm supported?", ts="1700000001.000100")).status_code == 200
+    [call] = ws.standin.wait(1)
+    assert call["path"] == "/api/chat.postMessage" and call["auth"] == f"Bearer {TOKEN}"
+    assert call["body"]["channel"] == "C0SUPPORT" and call["body"]["thread_ts"] == "1700000001.000100"
+    assert spy.asked == [("is Istio & Helm supported?", None, "slack:C0SUPPORT:1700000001.000100")]
+    blocks = call["body"]["blocks"]
+    assert findings_in(blocks) and set(buttons_in(blocks)) == {"feedback_up", "feedback_down"}
+    assert_within_limits(blocks)
+
+
+def test_dm_replies_in_the_dm_and_own_messages_do_not_loop(ws, spy):
+    assert ws.event(dm(ISTIO, ts="1700000002.000100")).status_code == 200
+    [call] = ws.standin.wait(1)
+    assert call["body"]["channel"] == "D0ASKER" and "thread_ts" not in call["body"]
+    assert spy.asked[0][2] == "slack:D0ASKER:dm"
+    # the bot's own reply comes back as a message event; other chatter is not for it either
+    own = dm("⛔ …", ts="1700000002.000200", bot_id="B0BOT", user="U0BOT")
+    edit = dm(ISTIO, ts="1700000002.000300", subtype="message_changed")
+    channel = dm(ISTIO, ts="1700000002.000400", channel_type="channel", channel="C0SUPPORT")
+    for e in (own, edit, channel):
+        assert ws.event(e).status_code == 200
+    assert len(ws.standin.quiet()) == 1 and len(spy.asked) == 1
+
+
+def test_slack_retries_do_not_reply_twice(ws, spy):
+    body = ws.event_body(mention(ISTIO, ts="1700000003.000100"), event_id="Ev0RETRY01")
+    assert ws.post(body).status_code == 200
+    ws.standin.wait(1)
+    for n in ("1", "2"):
+        r = ws.post(body, headers={"x-slack-retry-num": n, "x-slack-retry-reason": "http_timeout"})
+        assert r.status_code == 200
+    # a mention in a DM arrives twice, as app_mention and as message.im (two event ids)
+    ts = "1700000003.000200"
+    ws.event(mention(ISTIO, ts=ts, channel="D0ASKER"))
+    ws.event(dm(f"<@U0BOT> {ISTIO}", ts=ts))
+    assert len(ws.standin.quiet()) == 2 and len(spy.asked) == 2
+
+
+def test_slash_command_ephemeral_then_share_button_posts_in_channel(ws, spy):
+    r = ws.command(ISTIO)
+    assert r.status_code == 200 and r.text == slack.WORKING
+    [answer] = ws.standin.wait(1)
+    assert answer["body"]["response_type"] == "ephemeral" and answer["body"]["replace_original"] is False
+    assert spy.asked == [(ISTIO, None, "slack:C0SUPPORT:user:U0ASKER")]
+    aid = buttons_in(answer["body"]["blocks"])["share"]
+
+    ws.standin.clear()
+    assert ws.click("share", aid, user="U0ASKER").status_code == 200
+    shared, deleted = ws.standin.wait(2)
+    assert shared["body"]["response_type"] == "in_channel" and "shared by <@U0ASKER>" in json.dumps(shared["body"]["blocks"])
+    assert set(buttons_in(shared["body"]["blocks"])) == {"feedback_up", "feedback_down"}
+    assert findings_in(shared["body"]["blocks"]) == findings_in(answer["body"]["blocks"])
+    assert deleted["body"]["delete_original"] is True
+    assert len(spy.asked) == 1  # shared as answered, not asked again
+
+
+def test_slash_share_flag_answers_in_channel_and_empty_shows_usage(ws, spy):
+    assert ws.command(f"—share {ISTIO}").status_code == 200  # Slack turns "--" into a dash
+    [answer] = ws.standin.wait(1)
+    assert answer["body"]["response_type"] == "in_channel" and "share" not in buttons_in(answer["body"]["blocks"])
+    assert spy.asked[0][0] == ISTIO
+
+    ws.standin.clear()
+    r = ws.command("   ")
+    assert r.status_code == 200 and slack.COMMAND in r.text
+    assert ws.standin.quiet(0.2) == [] and len(spy.asked) == 1
+
+
+def test_feedback_buttons_store_ratings_in_the_widgets_store(ws):
+    ws.command(ISTIO)
+    aid = buttons_in(ws.standin.wait(1)[0]["body"]["blocks"])["feedback_down"]
+    ws.standin.clear()
+    assert ws.click("feedback_down", aid).status_code == 200
+    [thanks] = ws.standin.wait(1)
+    assert thanks["body"]["response_type"] == "ephemeral" and "👎" in thanks["body"]["text"]
+    rows = [json.loads(line) for line in ws.client.get("/v1/feedback/export").text.splitlines()]
+    assert [(r["answer_id"], r["rating"], r["question"]) for r in rows if r["answer_id"] == aid] == [(aid, "down", ISTIO)]
+    assert rows[-1]["session_id"] == "slack:C0SUPPORT:user:U0ASKER"
+
+    ws.standin.clear()
+    ws.click("feedback_up", "no-such-answer")
+    [err] = ws.standin.wait(1)
+    assert err["body"]["text"].startswith("⚠️ no answer with id")
+
+
+def test_channel_default_provider_unless_the_question_names_one(ws, spy):
+    ws.command(ISTIO, channel="C0DEFAULT")
+    ws.standin.wait(1)
+    ws.command("Is Istio supported on OKE?", channel="C0DEFAULT")
+    ws.standin.wait(2)
+    assert [(q, p) for q, p, _ in spy.asked] == [(ISTIO, "aks"), ("Is Istio supported on OKE?", None)]
+
+
+def test_errors_answer_with_an_apology_and_a_logged_error_id(ws, spy, caplog):
+    spy.fail = RuntimeError("boom")
+    with caplog.at_level(logging.ERROR, logger="bot.slack"):
+        assert ws.command(ISTIO).status_code == 200
+        [sorry] = ws.standin.wait(1)
+        eid = re.search(r"error id `([0-9a-f]{12})`", sorry["body"]["text"]).group(1)
+        assert sorry["body"]["text"].startswith("😞 Sorry") and "boom" not in sorry["body"]["text"]
+        ws.event(mention(ISTIO, ts="1700000004.000100"))
+        assert "error id" in ws.standin.wait(2)[1]["body"]["text"]
+    assert any(eid in r.getMessage() and r.exc_info for r in caplog.records)
+
+    spy.fail = None
+    ws.standin.clear()
+    ws.standin.refuse_blocks = True  # Slack refusing the answer itself: the user still hears back
+    try:
+        ws.command(ISTIO)
+        ws.event(mention(ISTIO, ts="1700000004.000200"))
+        refused = ws.standin.wait(4)
+    finally:
+        ws.standin.refuse_blocks = False
+    assert sorted(c["path"].split("/")[1] for c in refused) == ["api", "api", "response", "response"]
+    assert all("error id" in c["body"]["text"] for c in refused if "blocks" not in c["body"])
+    assert sum("blocks" not in c["body"] for c in refused) == 2
+
+    ws.standin.clear()
+    ws.command("x" * 5000)  # a BotError says what is wrong instead
+    [too_long] = ws.standin.wait(1)
+    assert too_long["body"]["text"].startswith("⚠️ the question is 5,000 characters")
+
+
+def test_not_mounted_without_slack_settings(hash_bot, tmp_path):
+    with TestClient(create_app(hash_bot, hash_bot.settings.model_copy(update={"data_dir": tmp_path}))) as c:
+        assert c.post(slack.EVENTS_PATH, content=b"{}").status_code == 404
+
+
+# ------------------------------------------------------------------------------ units
+
+
+def test_clean_and_parse_command():
+    assert slack.clean("<@U0BOT|triage>  is <https://x.example/a|Helm> &lt;3 &amp; <#C1|ops> ok? <!here>") == "is Helm <3 & ops ok?"
+    assert slack.parse_command("--share Is X supported?") == ("Is X supported?", True)
+    assert slack.parse_command("Is --shared-vpc supported?") == ("Is --shared-vpc supported?", False)
+    assert slack.parse_command("Is X supported? –share") == ("Is X supported?", True)
+
+
+def test_blocks_stay_within_slack_limits_and_trim_long_quotes():
+    providers = {f"p{i}": Provider(f"p{i}", f"Vendor{i}", f"Product {i}") for i in range(60)}
+    long_quote = "word " * 400
+    cite = Citation("d", "Title | with bar", "A > B", long_quote, "https://docs.example/p", 0, 2000, 0.9)
+    findings = tuple(Finding(pid, "unknown", 0.3, "why " * 1000, (cite,) * 3) for pid in providers)
+    ans = Answer("q " * 2000, "unknown", True, "\n\n".join("**x** " + "y " * 2000 for _ in findings) + "\n\n_Needs a human: yes._", findings)
+    blocks = slack.answer_blocks(ans, providers, "a" * 32, asked="q " * 2000, share=True)
+    assert_within_limits(blocks)
+    assert blocks[-1]["type"] == "actions" and "more vendors" in json.dumps(blocks) and "Needs a human" in json.dumps(blocks)
+
+    few = slack.answer_blocks(Answer("q", "unknown", True, "**x** y", findings[:2]), providers, "a" * 32, asked="q")
+    quotes = [q for q, _ in citations_in(few)]
+    assert len(quotes) == 6 and all(q.endswith("…”") and len(q) <= slack.MAX_QUOTE + 2 for q in quotes)
+    assert "🙋" in json.dumps(few, ensure_ascii=False)
+
+
+def test_manifest_matches_what_the_app_handles():
+    m = yaml.safe_load((REPO / "slack" / "manifest.yml").read_text())
+    [cmd] = m["features"]["slash_commands"]
+    assert cmd["command"] == slack.COMMAND and cmd["url"].endswith(slack.EVENTS_PATH)
+    events = m["settings"]["event_subscriptions"]
+    assert set(events["bot_events"]) == {"app_mention", "message.im"} and events["request_url"].endswith(slack.EVENTS_PATH)
+    assert m["settings"]["interactivity"]["is_enabled"] and m["settings"]["interactivity"]["request_url"].endswith(slack.EVENTS_PATH)
+    assert {"app_mentions:read", "chat:write", "commands", "im:history"} <= set(m["oauth_config"]["scopes"]["bot"])
+
+
+def test_cli_slack_says_what_is_missing(tmp_path):
+    r = run_triage(["slack", "--socket"], clean_env(BOT_SLACK_BOT_TOKEN="xoxb-1"), cwd=tmp_path, timeout=60)
+    assert r.returncode == 2 and "BOT_SLACK_APP_TOKEN" in r.stderr and "Traceback" not in r.stderr
+
+
+# ------------------------------------------------------------------------------ Socket Mode
+
+
+def test_socket_mode_round_trip(hash_bot, standin, tmp_path):
+    """`triage slack --socket`'s handler: apps.connections.open at the stand-in, then a
+    WebSocket on loopback delivering a slash command envelope, acked on the socket."""
+    from websockets.sync.server import serve
+
+    acks: list[dict] = []
+    got_ack = threading.Event()
+
+    def session(conn):
+        conn.send(json.dumps({"type": "hello", "num_connections": 1, "connection_info": {"app_id": "A0APP"}}))
+        body = {"team_id": "T0TEAM", "channel_id": "C0SUPPORT", "user_id": "U0ASKER", "command": slack.COMMAND, "text": ISTIO,
+                "api_app_id": "A0APP", "response_url": f"{standin.url}/response/socket", "trigger_id": "1"}
+        conn.send(json.dumps({"envelope_id": "env-1", "type": "slash_commands", "accepts_response_payload": True, "payload": body}))
+        for raw in conn:
+            acks.append(json.loads(raw))
+            got_ack.set()
+
+    with serve(session, "127.0.0.1", 0) as ws_server:
+        threading.Thread(target=ws_server.serve_forever, daemon=True).start()
+        standin.clear()
+        standin.extra["apps.connections.open"] = {"ok": True, "url": f"ws://127.0.0.1:{ws_server.socket.getsockname()[1]}/link"}
+        settings = hash_bot.settings.model_copy(update={
+            "data_dir": tmp_path, "slack_bot_token": SecretStr(TOKEN), "slack_app_token": SecretStr("xapp-test"),
+            "slack_api_url": f"{standin.url}/api/",
+        })
+        handler = slack.socket_mode(hash_bot, settings)
+        try:
+            handler.connect()
+            assert got_ack.wait(15), "no ack on the socket"
+            calls = standin.wait(2)
+        finally:
+            handler.close()
+            standin.extra.clear()
+            ws_server.shutdown()
+    assert calls[0]["path"] == "/api/apps.connections.open" and calls[0]["auth"] == "Bearer xapp-test"
+    assert acks[0]["envelope_id"] == "env-1" and acks[0]["payload"]["text"] == slack.WORKING
+    answer = calls[1]["body"]
+    assert calls[1]["path"] == "/response/socket" and answer["response_type"] == "ephemeral" and findings_in(answer["blocks"])

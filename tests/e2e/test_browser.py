@@ -1,0 +1,160 @@
+"""The widget in a real browser: Debian chromium driven by Playwright, against a real uvicorn
+server on a free loopback port serving the real model and a real Chroma index.
+
+`make test` installs chromium when /usr/bin/chromium is missing. Without it these tests fail
+with instructions; they are skipped only when BOT_SKIP_BROWSER=1 says so explicitly.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import os
+import socket
+import threading
+from pathlib import Path
+
+import httpx
+import pytest
+
+ISTIO = "Is Istio supported?"
+OPEN_SOURCE = "Third-party open-source projects"
+XSS = "<img src=x onerror=alert(1)>"
+
+pytestmark = pytest.mark.slow
+
+from helpers import CHROMIUM, UvicornThread, ask, browser, host_site, open_widget, page  # noqa: E402,F401 (fixtures)
+
+
+@pytest.fixture(scope="module")
+def server(real_bot, host_site, tmp_path_factory):
+    from bot.apps.api.app import create_app
+
+    _, host_port = host_site
+    settings = real_bot.settings.model_copy(
+        update={"data_dir": tmp_path_factory.mktemp("browser-data"), "cors_origins": [f"http://127.0.0.1:{host_port}"]}
+    )
+    with UvicornThread(create_app(real_bot, settings)) as srv:
+        yield srv
+
+
+def product_names(server) -> dict[str, str]:
+    info = httpx.get(server.url + "/v1/providers").json()
+    return {p["id"]: p["product"] for p in info["providers"]}
+
+
+# ------------------------------------------------------------------------------ tests
+
+
+def test_istio_shows_not_covered_for_both_vendors_with_the_quoted_passage(page, server, tmp_path):
+    page.goto(server.url + "/")
+    open_widget(page)
+    reply = ask(page, ISTIO)
+    badges = reply.locator(".badge")
+    assert badges.count() == 2
+    names = product_names(server)
+    for i in range(2):
+        b = badges.nth(i)
+        assert b.get_attribute("data-verdict") == "not-covered"
+        assert "Not covered" in b.inner_text()  # text, not colour alone
+        assert names[b.get_attribute("data-provider")] in b.inner_text()
+    sources = reply.locator("details.sources")
+    assert sources.count() == 2 and not sources.first.locator(".quote").first.is_visible()  # collapsed
+    sources.first.locator("summary").click()
+    sources.nth(1).locator("summary").click()
+    quotes = reply.locator(".quote")
+    assert any(OPEN_SOURCE in quotes.nth(i).inner_text() for i in range(quotes.count()))
+    for i in range(2):
+        assert any(OPEN_SOURCE in q for q in sources.nth(i).locator(".quote").all_inner_texts())
+    link = sources.first.locator("a").first
+    assert link.get_attribute("href").startswith("https://") and "noopener" in link.get_attribute("rel")
+    assert sources.first.locator(".where").first.inner_text().strip()  # section path shown
+    assert not reply.locator(".human").count()  # escalate is false for this one
+    assert page.locator(".typing").is_hidden()
+
+    reply.get_by_role("button", name="Helpful", exact=True).click()
+    reply.get_by_text("Thanks for the feedback.").wait_for()
+    export = [json.loads(line) for line in httpx.get(server.url + "/v1/feedback/export").text.splitlines()]
+    assert any(r["question"] == ISTIO and r["rating"] == "up" for r in export)
+    page.screenshot(path=str(tmp_path / "istio.png"), full_page=True)
+    assert (tmp_path / "istio.png").stat().st_size > 10_000
+
+
+def test_markup_from_the_user_is_shown_as_text_and_never_runs(page, server, tmp_path):
+    page.goto(server.url + "/")
+    open_widget(page)
+    reply = ask(page, XSS)
+    user = page.locator(".msg.user").last
+    assert user.inner_text() == XSS
+    assert page.locator("#triage-widget-host img").count() == 0 and page.locator("img").count() == 0
+    reply.wait_for()
+    page.wait_for_timeout(300)
+    assert page.dialogs == []  # type: ignore[attr-defined]
+    page.screenshot(path=str(tmp_path / "xss.png"))
+
+
+def test_keyboard_enter_sends_escape_closes_and_focus_returns(page, server):
+    page.goto(server.url + "/")
+    launcher = page.get_by_role("button", name="Open support chat")
+    launcher.focus()
+    page.keyboard.press("Enter")
+    box = page.get_by_role("textbox", name="Your question")
+    box.wait_for()
+    assert box.evaluate("el => el.getRootNode().activeElement === el")  # focus moved into the panel
+    ask(page, "Is Helm supported?")
+    page.keyboard.press("Escape")
+    page.get_by_role("dialog", name="Support assistant").wait_for(state="hidden")
+    focused = page.evaluate("document.querySelector('#triage-widget-host').shadowRoot.activeElement.getAttribute('aria-label')")
+    assert focused == "Open support chat"
+    assert page.get_by_role("button", name="Open support chat").get_attribute("aria-expanded") == "false"
+
+
+def test_readable_at_360px_and_followups_use_the_session(browser, server, tmp_path):
+    ctx = browser.new_context(viewport={"width": 360, "height": 740}, device_scale_factor=2, is_mobile=True, has_touch=True)
+    page = ctx.new_page()
+    page.goto(server.url + "/")
+    open_widget(page)
+    ask(page, ISTIO)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360  # the demo page fits too
+    reply = ask(page, "and on AKS?")
+    assert "Is Istio supported on AKS?" in reply.locator(".resolved").inner_text()
+    assert [b.get_attribute("data-provider") for b in reply.locator(".badge").all()] == ["aks"]
+    panel = page.get_by_role("dialog", name="Support assistant")
+    box = panel.bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 360
+    assert panel.evaluate("el => el.querySelector('.log').scrollWidth <= el.querySelector('.log').clientWidth")
+    page.reload()  # the session survives a reload of the tab (sessionStorage)
+    open_widget(page)
+    again = ask(page, "what about Helm?")
+    assert "Is Helm supported on AKS?" in again.locator(".resolved").inner_text()
+    shot = tmp_path / "widget-360.png"
+    page.screenshot(path=str(shot))
+    assert shot.stat().st_size > 10_000
+    ctx.close()
+
+
+def test_one_tag_embeds_the_widget_on_another_origin(page, server, host_site):
+    root, port = host_site
+    (root / "host.html").write_text(
+        "<!doctype html><html><body><h1>Someone else's site</h1>"
+        f'<script src="{server.url}/widget.js" data-provider="aks" defer></script></body></html>',
+        encoding="utf-8",
+    )
+    page.goto(f"http://127.0.0.1:{port}/host.html")
+    open_widget(page)
+    reply = ask(page, ISTIO)
+    assert [b.get_attribute("data-provider") for b in reply.locator(".badge").all()] == ["aks"]
+    assert reply.locator(".badge").first.get_attribute("data-verdict") == "not-covered"
+
+
+def test_an_origin_not_in_the_allow_list_gets_an_error_in_the_panel(page, server, host_site):
+    root, port = host_site
+    (root / "other.html").write_text(
+        f'<!doctype html><html><body><script src="{server.url}/widget.js" defer></script></body></html>', encoding="utf-8"
+    )
+    page.goto(f"http://localhost:{port}/other.html")  # same files, an origin the API does not allow
+    open_widget(page)
+    reply = ask(page, ISTIO)
+    assert "error" in reply.get_attribute("class") and reply.get_attribute("role") == "alert"
+    assert "Could not reach the assistant" in reply.inner_text()
