@@ -17,8 +17,6 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "Bot": "bot.engine.service",
-    "Prepared": "bot.engine.tickets",
-    "prepare": "bot.engine.tickets",
     "EngineSettings": "bot.engine.config",
     "Settings": "bot.runtime.config",
     "Answer": "bot.engine.types",
