@@ -293,7 +293,17 @@ def _read_records(path: Path) -> tuple[list[Chunk], list[Unit], dict[str, dict]]
 def _build_lock(index_dir: Path, wait: bool = True):
     """One build at a time per index folder. An flock, so the kernel releases it when its
     holder dies (``kill -9`` included): a stale lock file never blocks the next build. The
-    holder's pid is written into it for the message a second builder gets."""
+    holder's pid is written into it for the message a second builder gets.
+
+    Why plain ``fcntl`` and not the ``filelock`` package (measured with filelock 4.2): its
+    ``FileLock`` does this exclusive lock (an flock too, freed on ``kill -9``, ``Timeout`` when
+    non-blocking) but keeps no holder record, so the pid lines stay; it would save three lines
+    and add a declared dependency. The shared holds on build folders (:func:`_hold_build`) are
+    what it cannot do: ``FileLock`` is exclusive only, and its ``ReadWriteLock`` is SQLite-based,
+    so it needs a ``.db`` file per build beside the folder (one more thing to collect) and a
+    SQLite connection per open :class:`Index`, and with its default singleton a write attempt
+    from another thread of the same process raises ``RuntimeError`` instead of reporting the
+    build busy. One mechanism for both locks is simpler, so both stay flocks."""
     index_dir.mkdir(parents=True, exist_ok=True)
     with open(index_dir / ".lock", "a+") as fh:
         flags = fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB)
