@@ -41,7 +41,7 @@ import numpy as np
 
 from .corpus import CHUNKER_VERSION, chunk_corpus, load_corpus, providers_of
 from .embed import Embedder
-from .errors import BotError, IndexCorruptError, IndexMissingError, IndexWriteError
+from .errors import BotError, CorpusError, IndexCorruptError, IndexMissingError, IndexWriteError
 from .types import Chunk, Document, Provider, Span, Unit
 
 FORMAT = 1
@@ -293,7 +293,17 @@ def _read_records(path: Path) -> tuple[list[Chunk], list[Unit], dict[str, dict]]
 def _build_lock(index_dir: Path, wait: bool = True):
     """One build at a time per index folder. An flock, so the kernel releases it when its
     holder dies (``kill -9`` included): a stale lock file never blocks the next build. The
-    holder's pid is written into it for the message a second builder gets."""
+    holder's pid is written into it for the message a second builder gets.
+
+    Why plain ``fcntl`` and not the ``filelock`` package (measured with filelock 4.2): its
+    ``FileLock`` does this exclusive lock (an flock too, freed on ``kill -9``, ``Timeout`` when
+    non-blocking) but keeps no holder record, so the pid lines stay; it would save three lines
+    and add a declared dependency. The shared holds on build folders (:func:`_hold_build`) are
+    what it cannot do: ``FileLock`` is exclusive only, and its ``ReadWriteLock`` is SQLite-based,
+    so it needs a ``.db`` file per build beside the folder (one more thing to collect) and a
+    SQLite connection per open :class:`Index`, and with its default singleton a write attempt
+    from another thread of the same process raises ``RuntimeError`` instead of reporting the
+    build busy. One mechanism for both locks is simpler, so both stay flocks."""
     index_dir.mkdir(parents=True, exist_ok=True)
     with open(index_dir / ".lock", "a+") as fh:
         flags = fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB)
@@ -362,128 +372,185 @@ def build_index(
     """
     t0 = time.perf_counter()
     corpus_dir, index_dir = Path(corpus_dir), Path(index_dir)
+    # Step 1: read the corpus; its errors come before anything is written.
     docs = load_corpus(corpus_dir)
     files = {d.path: d.sha256 for d in docs}
     with _build_lock(index_dir):
-        old = read_manifest(index_dir)
-        if old and not force:
-            try:  # an index that no longer opens is rebuilt, whatever its manifest says
-                Index.open(index_dir).close()
-            except IndexCorruptError:
-                old, force = None, True
+        # Step 2: nothing to do when the current build still matches corpus and model.
+        old, force = _previous_manifest(index_dir, force)
         if old and not force and not staleness(old, corpus_dir, embedder.model_id) and old.get("files") == files:
             return BuildReport(old["build_id"], False, old["chunks"], old["units"], 0, 0, [], [], time.perf_counter() - t0, "index is up to date")
+        # Step 3: chunks and units.
         chunks, units = chunk_corpus(docs)
         if not chunks:
-            from .errors import CorpusError
-
             raise CorpusError(f"corpus {corpus_dir} yields no passages", hint="check the documents have text under their front matter")
-        chunk_texts = [c.embed_text() for c in chunks]
-        unit_texts = [unit_embed_text(u) for u in units]
-        ckeys = [_ekey(embedder.model_id, t) for t in chunk_texts]
-        ukeys = [_ekey(embedder.model_id, t) for t in unit_texts]
-
-        reuse = _old_vectors(index_dir, embedder.model_id) if not force else {}
-        todo: dict[str, str] = {}
-        for k, t in zip(ckeys + ukeys, chunk_texts + unit_texts):
-            if k not in reuse:
-                todo.setdefault(k, t)
-        vectors: dict[str, Any] = {k: reuse[k] for k in set(ckeys + ukeys) if k in reuse}
-        if todo:
-            keys = list(todo)
-            done = 0
-
-            def tick(n: int) -> None:
-                nonlocal done
-                done += n
-                if on_progress:
-                    on_progress("embedding", done, len(keys))
-
-            if on_progress:
-                on_progress("embedding", 0, len(keys))
-            vecs = embedder.embed([todo[k] for k in keys], batch_size=batch_size, progress=tick)
-            vectors.update(zip(keys, vecs.tolist()))
+        # Step 4: vectors; those of unchanged texts come from the previous build.
+        vec = _vectors(index_dir, embedder, chunks, units, force=force, batch_size=batch_size, on_progress=on_progress)
         if _crash_after_embed:
             raise RuntimeError("simulated crash mid-build")
-
-        bid = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
-        build = index_dir / "builds" / bid
-        client = None
-        try:
-            build.mkdir(parents=True)
-            client = _chroma_client(build / "chroma")
-            meta = {"hnsw:space": "cosine"}
-            ccoll = client.create_collection("chunks", metadata=meta, embedding_function=None)
-            ucoll = client.create_collection("units", metadata=meta, embedding_function=None)
-            step = 2000
-            for i in range(0, len(chunks), step):
-                part = chunks[i : i + step]
-                ccoll.add(
-                    ids=[c.id for c in part],
-                    embeddings=[vectors[k] for k in ckeys[i : i + step]],
-                    documents=chunk_texts[i : i + step],
-                    metadatas=[
-                        {"provider": c.provider, "doc_id": c.doc_id, "kind": c.kind, "section": c.section, "start": c.start, "end": c.end, "ekey": k}
-                        for c, k in zip(part, ckeys[i : i + step])
-                    ],
-                )
-            for i in range(0, len(units), step):
-                part = units[i : i + step]
-                ucoll.add(
-                    ids=[u.id for u in part],
-                    embeddings=[vectors[k] for k in ukeys[i : i + step]],
-                    metadatas=[{"provider": u.provider, "chunk_id": u.chunk_id, "ekey": k} for u, k in zip(part, ukeys[i : i + step])],
-                )
-            if on_progress:
-                on_progress("writing", 1, 1)
-            _write_records(build / "records.jsonl", docs, chunks, units)
-            providers = providers_of(docs)
-            manifest = {
-                "format": FORMAT,
-                "build_id": bid,
-                "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "model_id": embedder.model_id,
-                "dim": embedder.dim,
-                "chunker": CHUNKER_VERSION,
-                "files": files,
-                "chunks": len(chunks),
-                "units": len(units),
-                "providers": {pid: {"vendor": p.vendor, "product": p.product, "aliases": list(p.aliases)} for pid, p in providers.items()},
-                "documents": [{"id": d.id, "provider": d.provider, "title": d.title, "url": d.url, "path": d.path} for d in docs],
-            }
-            _release(client, None)
-            client = None
-            tmp = build / "manifest.json.tmp"
-            tmp.write_text(json.dumps(manifest, indent=1))
-            os.replace(tmp, build / "manifest.json")
-            _fsync_dir(build)
-            cur_tmp = index_dir / f"CURRENT.{bid}.tmp"
-            cur_tmp.write_text(bid + "\n")
-            with open(cur_tmp) as fh:
-                os.fsync(fh.fileno())
-            os.replace(cur_tmp, index_dir / "CURRENT")
-            _fsync_dir(index_dir)
-        except BaseException as e:  # nothing half-written stays behind; CURRENT still names the old build
-            _release(client, None)
-            if _read_current_or_none(index_dir) != bid:
-                shutil.rmtree(build, ignore_errors=True)
-                (index_dir / f"CURRENT.{bid}.tmp").unlink(missing_ok=True)
-            if isinstance(e, BotError) or not isinstance(e, Exception):  # Ctrl-C, SystemExit: as they are
-                raise
-            raise IndexWriteError(
-                f"could not write the new build of {index_dir} ({type(e).__name__}: {e})",
-                hint="the previous build is still in use; free disk space or fix the folder's permissions, then run `triage index` again",
-            ) from e
+        # Step 5: the new build, written beside the current one and only then made current.
+        bid = _write_build(index_dir, embedder, docs, files, chunks, units, vec, on_progress)
+        # Step 6: builds that are neither current nor previous (nor open somewhere) go.
         _collect_garbage(index_dir, keep={bid, old["build_id"] if old else ""})
+        return _built_report(bid, old, files, chunks, units, vec, time.perf_counter() - t0)
 
-        old_files = (old or {}).get("files", {})
-        changed_files = sorted(p for p in files if old_files.get(p) != files[p])
-        removed_files = sorted(set(old_files) - set(files))
-        n_new = len(todo)
-        return BuildReport(
-            bid, True, len(chunks), len(units), n_new, len(set(ckeys + ukeys)) - n_new, removed_files, changed_files,
-            time.perf_counter() - t0, f"built {len(chunks)} chunks, {len(units)} units; embedded {n_new}, reused {len(set(ckeys + ukeys)) - n_new}",
+
+def _previous_manifest(index_dir: Path, force: bool) -> tuple[dict | None, bool]:
+    """The current build's manifest and whether to rebuild from scratch: a build that no longer
+    opens is rebuilt, whatever its manifest says."""
+    old = read_manifest(index_dir)
+    if old and not force:
+        try:
+            Index.open(index_dir).close()
+        except IndexCorruptError:
+            return None, True
+    return old, force
+
+
+@dataclass(frozen=True)
+class _Vectors:
+    """Embedding texts, their keys (hash of model and text) and a vector for every key."""
+
+    chunk_texts: list[str]
+    ckeys: list[str]
+    ukeys: list[str]
+    by_key: dict[str, Any]
+    embedded: int  # how many were embedded in this build (the rest were reused)
+
+    @property
+    def distinct(self) -> int:
+        return len(set(self.ckeys + self.ukeys))
+
+
+def _vectors(index_dir: Path, embedder: Embedder, chunks: list[Chunk], units: list[Unit], *, force: bool, batch_size: int, on_progress) -> _Vectors:
+    chunk_texts = [c.embed_text() for c in chunks]
+    unit_texts = [unit_embed_text(u) for u in units]
+    ckeys = [_ekey(embedder.model_id, t) for t in chunk_texts]
+    ukeys = [_ekey(embedder.model_id, t) for t in unit_texts]
+    reuse = _old_vectors(index_dir, embedder.model_id) if not force else {}
+    todo: dict[str, str] = {}
+    for k, t in zip(ckeys + ukeys, chunk_texts + unit_texts):
+        if k not in reuse:
+            todo.setdefault(k, t)
+    by_key: dict[str, Any] = {k: reuse[k] for k in set(ckeys + ukeys) if k in reuse}
+    if todo:
+        by_key.update(_embed_new(embedder, todo, batch_size, on_progress))
+    return _Vectors(chunk_texts, ckeys, ukeys, by_key, len(todo))
+
+
+def _embed_new(embedder: Embedder, todo: dict[str, str], batch_size: int, on_progress) -> dict[str, Any]:
+    """Embed the texts of ``todo`` (key -> text), reporting progress as batches finish."""
+    keys = list(todo)
+    done = 0
+
+    def tick(n: int) -> None:
+        nonlocal done
+        done += n
+        if on_progress:
+            on_progress("embedding", done, len(keys))
+
+    if on_progress:
+        on_progress("embedding", 0, len(keys))
+    vecs = embedder.embed([todo[k] for k in keys], batch_size=batch_size, progress=tick)
+    return dict(zip(keys, vecs.tolist()))
+
+
+def _write_build(index_dir: Path, embedder: Embedder, docs: list[Document], files: dict[str, str], chunks: list[Chunk], units: list[Unit], vec: _Vectors, on_progress) -> str:
+    """Write a complete build and make it current; on any failure remove it, so CURRENT still
+    names the old build and nothing half-written stays behind. Returns the new build id."""
+    bid = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+    build = index_dir / "builds" / bid
+    client = None
+    try:
+        build.mkdir(parents=True)
+        client = _chroma_client(build / "chroma")
+        _fill_collections(client, chunks, units, vec)
+        if on_progress:
+            on_progress("writing", 1, 1)
+        _write_records(build / "records.jsonl", docs, chunks, units)
+        manifest = _manifest(bid, embedder, files, docs, chunks, units)
+        _release(client, None)
+        client = None
+        _publish(index_dir, build, bid, manifest)
+    except BaseException as e:
+        _release(client, None)
+        if _read_current_or_none(index_dir) != bid:
+            shutil.rmtree(build, ignore_errors=True)
+            (index_dir / f"CURRENT.{bid}.tmp").unlink(missing_ok=True)
+        if isinstance(e, BotError) or not isinstance(e, Exception):  # Ctrl-C, SystemExit: as they are
+            raise
+        raise IndexWriteError(
+            f"could not write the new build of {index_dir} ({type(e).__name__}: {e})",
+            hint="the previous build is still in use; free disk space or fix the folder's permissions, then run `triage index` again",
+        ) from e
+    return bid
+
+
+def _fill_collections(client: Any, chunks: list[Chunk], units: list[Unit], vec: _Vectors, step: int = 2000) -> None:
+    """The "chunks" and "units" collections (cosine), added ``step`` records at a time."""
+    meta = {"hnsw:space": "cosine"}
+    ccoll = client.create_collection("chunks", metadata=meta, embedding_function=None)
+    ucoll = client.create_collection("units", metadata=meta, embedding_function=None)
+    for i in range(0, len(chunks), step):
+        part, keys = chunks[i : i + step], vec.ckeys[i : i + step]
+        ccoll.add(
+            ids=[c.id for c in part],
+            embeddings=[vec.by_key[k] for k in keys],
+            documents=vec.chunk_texts[i : i + step],
+            metadatas=[
+                {"provider": c.provider, "doc_id": c.doc_id, "kind": c.kind, "section": c.section, "start": c.start, "end": c.end, "ekey": k}
+                for c, k in zip(part, keys)
+            ],
         )
+    for i in range(0, len(units), step):
+        part, keys = units[i : i + step], vec.ukeys[i : i + step]
+        ucoll.add(
+            ids=[u.id for u in part],
+            embeddings=[vec.by_key[k] for k in keys],
+            metadatas=[{"provider": u.provider, "chunk_id": u.chunk_id, "ekey": k} for u, k in zip(part, keys)],
+        )
+
+
+def _manifest(bid: str, embedder: Embedder, files: dict[str, str], docs: list[Document], chunks: list[Chunk], units: list[Unit]) -> dict:
+    providers = providers_of(docs)
+    return {
+        "format": FORMAT,
+        "build_id": bid,
+        "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "model_id": embedder.model_id,
+        "dim": embedder.dim,
+        "chunker": CHUNKER_VERSION,
+        "files": files,
+        "chunks": len(chunks),
+        "units": len(units),
+        "providers": {pid: {"vendor": p.vendor, "product": p.product, "aliases": list(p.aliases)} for pid, p in providers.items()},
+        "documents": [{"id": d.id, "provider": d.provider, "title": d.title, "url": d.url, "path": d.path} for d in docs],
+    }
+
+
+def _publish(index_dir: Path, build: Path, bid: str, manifest: dict) -> None:
+    """The manifest last inside the build, then CURRENT replaced atomically, each synced to disk."""
+    tmp = build / "manifest.json.tmp"
+    tmp.write_text(json.dumps(manifest, indent=1))
+    os.replace(tmp, build / "manifest.json")
+    _fsync_dir(build)
+    cur_tmp = index_dir / f"CURRENT.{bid}.tmp"
+    cur_tmp.write_text(bid + "\n")
+    with open(cur_tmp) as fh:
+        os.fsync(fh.fileno())
+    os.replace(cur_tmp, index_dir / "CURRENT")
+    _fsync_dir(index_dir)
+
+
+def _built_report(bid: str, old: dict | None, files: dict[str, str], chunks: list[Chunk], units: list[Unit], vec: _Vectors, seconds: float) -> BuildReport:
+    old_files = (old or {}).get("files", {})
+    changed_files = sorted(p for p in files if old_files.get(p) != files[p])
+    removed_files = sorted(set(old_files) - set(files))
+    n_new, reused = vec.embedded, vec.distinct - vec.embedded
+    return BuildReport(
+        bid, True, len(chunks), len(units), n_new, reused, removed_files, changed_files,
+        seconds, f"built {len(chunks)} chunks, {len(units)} units; embedded {n_new}, reused {reused}",
+    )
 
 
 def _write_records(path: Path, docs: list[Document], chunks: list[Chunk], units: list[Unit]) -> None:
