@@ -19,6 +19,7 @@ from .config import EngineSettings
 from .embed import Embedder, get_embedder
 from .errors import IndexMissingError, IndexStaleError, InputError, TooLargeError
 from .index import Index, build_index, read_manifest, staleness
+from .params import JudgeParams
 from .query import Query, QueryAnalyzer
 from .retrieve import Hit, HybridRetriever, KeywordIndex
 from .session import FollowUpResolver, Resolution, SessionStore, Turn
@@ -52,7 +53,7 @@ def ensure_index(settings: EngineSettings, embedder: Embedder, notify: Notify = 
 
 
 class Bot:
-    def __init__(self, settings: EngineSettings, embedder: Embedder, index: Index):
+    def __init__(self, settings: EngineSettings, embedder: Embedder, index: Index, *, params: JudgeParams = JudgeParams()):
         self.settings = settings
         self.embedder = embedder
         self.index = index
@@ -60,17 +61,17 @@ class Bot:
         self.keyword = KeywordIndex(index)
         self.retriever = HybridRetriever(index, self.keyword, top_k=settings.top_k)
         self.analyzer = QueryAnalyzer(self.providers, self.keyword.surface)
-        self.judge = Judge(self.providers, self.keyword, index.unit_vecs, index.units, index.units_by_chunk, index.chunk_by_id)
+        self.judge = Judge(self.providers, self.keyword, index.unit_vecs, index.units, index.units_by_chunk, index.chunk_by_id, params)
         self.loaded_at = time.time()
         self.sessions = SessionStore(settings.max_sessions, settings.session_ttl_seconds)
         self.followups = FollowUpResolver(self.providers, self.analyzer)
 
     @classmethod
-    def open(cls, settings: EngineSettings | None = None, *, embedder: Embedder | None = None, notify: Notify = _stderr, on_progress=None) -> "Bot":
+    def open(cls, settings: EngineSettings | None = None, *, embedder: Embedder | None = None, notify: Notify = _stderr, on_progress=None, params: JudgeParams = JudgeParams()) -> "Bot":
         settings = settings or EngineSettings()
         embedder = embedder or get_embedder(settings.embedder)
         ensure_index(settings, embedder, notify, on_progress)
-        return cls(settings, embedder, Index.open(settings.index_dir))
+        return cls(settings, embedder, Index.open(settings.index_dir), params=params)
 
     # -- input checks -------------------------------------------------------------------
 
@@ -175,7 +176,7 @@ class Bot:
                 f"build {index.build_id} in {self.index.dir} was made with {built_with}; this process embeds with {self.embedder.model_id}",
                 hint="rebuild with the same BOT_EMBEDDER (`triage index`), or restart with the model the index was built with",
             )
-        return type(self)(self.settings, self.embedder, index)
+        return type(self)(self.settings, self.embedder, index, params=self.judge.params)
 
     def close(self) -> None:
         """Release the index (its Chroma client and its hold on the build folder). Idempotent.

@@ -148,6 +148,9 @@ class Finding:
     reason: str
     citations: tuple[Citation, ...] = ()
     condition: str | None = None  # a condition the policy states but the ticket does not settle
+    # how it was decided: the judge's named steps and the deciding rule ids ("decide:weak→category",
+    # "rule:third-party-category"); for debugging and evals, never in the JSON output
+    trace: tuple[str, ...] = field(default=(), compare=False)
 
 
 @dataclass(frozen=True)
