@@ -131,7 +131,7 @@ def render_answer(console: Console, ans, providers) -> None:
 @app.command()
 def ask(
     question: str = typer.Argument(..., help="The question or ticket text; '-' reads standard input."),
-    provider: Optional[str] = typer.Option(None, "--provider", "-p", help="Scope to one provider id (see `triage providers`)."),
+    provider: Optional[str] = typer.Option(None, "--provider", "-p", help="Scope to one provider: its id or any of its names (see `triage providers`)."),
     as_json: bool = JsonOpt,
     index: Optional[Path] = IndexOpt,
     corpus: Optional[Path] = CorpusOpt,

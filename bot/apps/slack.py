@@ -247,13 +247,18 @@ class SlackFrontEnd:
     def answer(self, question: str, channel: str, session_id: str, *, share_button: bool = False) -> dict:
         """Ask the core within the thread's session; record the answer for 👍/👎; the message."""
         bot = self.get_bot()
-        default = self.settings.slack_channel_providers.get(channel)
-        provider = default if default and not bot.analyzer.mentioned(question) else None
-        ans, res = bot.ask(question, provider, session_id)
+        ans, res = bot.ask(question, self.channel_scope(bot, question, channel), session_id)
         aid = uuid.uuid4().hex
         self.store.record([AnswerRecord(aid, question, res.question, ans, res.provider, session_id)])
         self.answers.add(aid, (question, ans))
         return {"text": fallback_text(ans, bot.providers), "blocks": answer_blocks(ans, bot.providers, aid, asked=question, share=share_button)}
+
+    def channel_scope(self, bot, question: str, channel: str) -> str | None:
+        """The channel's default provider, unless the question names one (then it decides)."""
+        default = self.settings.slack_channel_providers.get(channel)
+        if not default or not question.strip():
+            return None
+        return None if bot.prepare(question, split=False).mentioned else default
 
     def guarded(self, reply: Callable[..., Any], work: Callable[[], dict], what: str) -> None:
         """``reply(**work())``; on failure the user still hears back (never left hanging)."""

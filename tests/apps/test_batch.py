@@ -186,10 +186,10 @@ def test_a_chunk_that_raises_is_retried_ticket_by_ticket(hash_bot, tmp_path, mon
     inp = write_csv(tmp_path / "x.csv", ["id", "text"], [["a", "Is Istio supported?"], ["boom", "Is BOOM supported?"], ["c", "Is Helm supported?"]])
     real = type(hash_bot).answer_many
 
-    def flaky(self, items, check=True):
+    def flaky(self, items, check=True, embedder=None):
         if any("BOOM" in q for q, _ in items):
             raise RuntimeError("engine failure")
-        return real(self, items, check=check)
+        return real(self, items, check=check, embedder=embedder)
 
     monkeypatch.setattr(type(hash_bot), "answer_many", flaky)
     s = run(hash_bot, inp, tmp_path / "o.csv")

@@ -66,7 +66,7 @@ class _In(BaseModel):
 
 class AskIn(_In):
     question: str = Field(..., description="The question or ticket text.", examples=[_PLACEHOLDER])
-    provider: str | None = Field(None, description="Scope to one provider id (GET /v1/providers); all when null.")
+    provider: str | None = Field(None, description="Scope to one provider: its id or any of its names (GET /v1/providers); all when null.")
     session_id: str | None = Field(
         None, max_length=128, pattern=r"^[\w.:-]+$",
         description="Conversation id: follow-ups ('and on <provider>?', 'what about <tool>?') resolve against "
@@ -428,7 +428,7 @@ def create_app(source, settings: Settings | None = None) -> FastAPI:
     @app.get("/readyz", tags=["probes"], summary="Index loaded and model warm (503 until then)", responses=_errors(500, 503))
     def readyz():
         bot = state.ready_bot()
-        return {"status": "ready", "build_id": bot.index.manifest["build_id"], "model_id": bot.embedder.model_id}
+        return {"status": "ready", "build_id": bot.index.manifest["build_id"], "model_id": bot.model_id}
 
     # -- the API -------------------------------------------------------------------------
 
@@ -449,33 +449,24 @@ def create_app(source, settings: Settings | None = None) -> FastAPI:
         n, limit = len(body.tickets), settings.max_classify_items
         if n > limit:
             raise TooLargeError(f"{n:,} tickets in one request; the limit is {limit:,}", hint="split the batch")
-        texts: dict[int, str] = {}
-        notes: dict[int, str] = {}
+        preps: dict[int, Any] = {}
         problems: dict[int, BotError] = {}
-        most = bot.settings.max_ticket_chars
         for i, t in enumerate(body.tickets):
-            text = clean_question(t.text)
-            if len(text) > most:
-                notes[i] = f"ticket text trimmed from {len(text):,} to {most:,} characters"
-                text = text[:most]
             try:
-                if not text.strip():
-                    raise InputError("the ticket text is empty", hint="send the ticket's text")
-                if t.provider is not None:
-                    bot.scope(bot.analyzer.analyze(text), t.provider)
+                preps[i] = bot.prepare(clean_question(t.text), t.provider, split=False)
             except BotError as e:
                 problems[i] = e
-            texts[i] = text
         good = [i for i in range(n) if i not in problems]
-        answers = dict(zip(good, bot.answer_many([(texts[i], body.tickets[i].provider) for i in good], check=False)))
+        answers = dict(zip(good, bot.answer_many([(preps[i].text, preps[i].provider) for i in good], check=False)))
         ids = {i: uuid.uuid4().hex for i in good}
-        state.store.record(AnswerRecord(ids[i], texts[i], texts[i], answers[i], body.tickets[i].provider) for i in good)
+        state.store.record(AnswerRecord(ids[i], preps[i].text, preps[i].text, answers[i], preps[i].provider) for i in good)
         out = []
         for i, t in enumerate(body.tickets):
             if i in problems:
                 out.append({"id": str(t.id), **error_body(problems[i].code, problems[i].message, problems[i].hint)})
             else:
-                out.append({"id": str(t.id), **answers[i].to_dict(), "answer_id": ids[i], **({"note": notes[i]} if i in notes else {})})
+                note = "; ".join(preps[i].notes)
+                out.append({"id": str(t.id), **answers[i].to_dict(), "answer_id": ids[i], **({"note": note} if note else {})})
         return JSONResponse({"answers": out})
 
     @app.post("/v1/feedback", status_code=201, response_model=FeedbackOut, responses={404: {"model": ErrorOut}, **API_ERRORS}, tags=["feedback"])
