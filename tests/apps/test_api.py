@@ -15,7 +15,8 @@ from helpers import FORBIDDEN
 import pytest
 from fastapi.testclient import TestClient
 
-from bot.apps.api.app import AskOut, ClassifyOut, create_app
+from bot.apps.api import create_app
+from bot.apps.api.schemas import AskOut, ClassifyOut
 from bot.runtime.feedback import FeedbackStore
 
 ALLOWED = "https://portal.example"
