@@ -478,6 +478,20 @@ def classify(
     tally = Tally(layout.providers)
     for row in sink.previous:
         tally.add(row)
+    todo = _todo(tickets, sink)
+    size = max(1, chunk or bot.settings.classify_chunk)
+    embedder = LengthSorted(bot.embedder, bot.settings.classify_embed_batch)
+    try:
+        written, interrupted, signum = _run(bot, embedder, todo, size, sink, tally, on_progress, say)
+    finally:
+        sink.close()
+    seconds = time.perf_counter() - t0 + tickets.seconds
+    skipped = len(tickets.tickets) - len(todo)
+    return _summary(tickets, outfile, fmt, tally, sink, written, skipped, seconds, interrupted, signum)
+
+
+def _todo(tickets: TicketFile, sink: Sink) -> list[Ticket]:
+    """The tickets not yet in the output (a resumed run skips those already written)."""
     seen: Counter[str] = Counter()
     todo: list[Ticket] = []
     for t in tickets.tickets:
@@ -488,9 +502,12 @@ def classify(
             sink.done[k] -= 1
         else:
             todo.append(t)
-    skipped = len(tickets.tickets) - len(todo)
-    size = max(1, chunk or bot.settings.classify_chunk)
-    embedder = LengthSorted(bot.embedder, bot.settings.classify_embed_batch)
+    return todo
+
+
+def _run(bot, embedder, todo: list[Ticket], size: int, sink: Sink, tally: Tally, on_progress: Progress | None, say) -> tuple[int, bool, int | None]:
+    """Answer and write ``todo`` chunk by chunk until done or asked to stop:
+    (rows written, interrupted, the signal that stopped it)."""
     written = 0
     interrupted = False
     if on_progress:
@@ -514,9 +531,12 @@ def classify(
             signum = stop.signal
     except KeyboardInterrupt:
         interrupted, signum = True, signal.SIGINT
-    finally:
-        sink.close()
-    seconds = time.perf_counter() - t0 + tickets.seconds
+    return written, interrupted, signum
+
+
+def _summary(tickets: TicketFile, outfile: Path, fmt: str, tally: Tally, sink: Sink, written: int, skipped: int,
+             seconds: float, interrupted: bool, signum: int | None) -> dict[str, Any]:
+    """The run's figures, as ``triage classify --json`` prints them."""
     return {
         "input": str(tickets.path),
         "out": str(outfile),
