@@ -20,7 +20,6 @@ Routes (one per ticket):
 
 from __future__ import annotations
 
-import copy
 import csv
 import io
 import json
@@ -39,8 +38,7 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 
 from ..engine.errors import InputError
-from ..engine.query import strip_noise
-from ..engine.tickets import Ticket, TicketFile, csv_records, extract_questions, format_of, jsonl_records, read_tickets
+from ..engine.tickets import Ticket, TicketFile, csv_records, format_of, jsonl_records, read_tickets
 from ..engine.types import Answer, Finding
 
 ROUTES = ("vendor-support", "vendor-best-effort", "customer-responsibility", "human-review")
@@ -190,25 +188,6 @@ def _cell(v: Any) -> str:
 # -- answering a chunk ---------------------------------------------------------------------
 
 
-class ProviderMap:
-    """A provider column value → provider id: the id, or any name the provider is known by."""
-
-    def __init__(self, providers: dict):
-        self.known = sorted(providers)
-        self.by_name: dict[str, str] = {}
-        for pid, p in providers.items():
-            for n in (pid, *p.names):
-                self.by_name.setdefault(n.strip().lower(), pid)
-
-    def __call__(self, value: str | None) -> str | None:
-        if value is None or not value.strip():
-            return None
-        pid = self.by_name.get(value.strip().lower())
-        if pid is None:
-            raise InputError(f"unknown provider {value!r}", hint=f"known providers: {', '.join(self.known)}")
-        return pid
-
-
 _PIECE = re.compile(r"\w+|[^\w\s]")
 
 
@@ -231,62 +210,31 @@ class LengthSorted:
         return vecs[[row[t] for t in texts]] if texts else vecs
 
 
-def batch_view(bot):
-    """The bot as batch triage uses it: the same engine, embedding through :class:`LengthSorted`."""
-    view = copy.copy(bot)
-    view.embedder = LengthSorted(bot.embedder, bot.settings.classify_embed_batch)
-    return view
-
-
-def answer_chunk(bot, tickets: Sequence[Ticket], providers: ProviderMap) -> list[Result]:
+def answer_chunk(bot, tickets: Sequence[Ticket], embedder: Any = None) -> list[Result]:
     """Results for a chunk of tickets, in order, from ONE ``answer_many`` call (whole tickets and
-    the separate questions of multi-question tickets)."""
+    the separate questions of multi-question tickets), embedding through ``embedder``."""
     results = [Result(t) for t in tickets]
     items: list[tuple[str, str | None]] = []
     plan: list[tuple[Result, int, list[int]]] = []
-    limit = bot.settings.max_ticket_chars
-
-    def has_subject(q: str) -> bool:
-        return bool(bot.analyzer.analyze(q).terms)
-
     for r in results:
         t = r.ticket
         if t.error:
             r.error = t.error
             continue
         try:
-            provider = providers(t.provider)
+            prep = bot.prepare(t.text, t.provider)
         except InputError as e:
             r.error = f"line {t.line}: {e}"
             continue
-        text = t.text
-        if len(text) > limit:
-            text = text[:limit]
-            r.notes.append(f"text trimmed from {len(t.text):,} to {limit:,} characters")
+        r.notes.extend(prep.notes)
         main = len(items)
-        items.append((text, provider))
-        subs: list[int] = []
-        cleaned = strip_noise(text)
-        questions = extract_questions(cleaned, has_subject) if len(cleaned) > 40 else []
-        if len(questions) > 1:
-            mentioned = bot.analyzer.mentioned(text)
-            scope = provider or (mentioned[0] if len(mentioned) == 1 else None)
-            for q in questions:
-                subs.append(len(items))
-                items.append((q, scope))
+        items.append((prep.text, prep.provider))
+        subs = list(range(len(items), len(items) + len(prep.questions)))
+        items += [(q, prep.question_scope) for q in prep.questions]
         plan.append((r, main, subs))
     if not items:
         return results
-    answers: list[Answer | Exception]
-    try:
-        answers = list(bot.answer_many(items, check=False))
-    except Exception:  # noqa: BLE001 - one bad ticket must not sink the chunk: retry one by one
-        answers = []
-        for item in items:
-            try:
-                answers.append(bot.answer_many([item], check=False)[0])
-            except Exception as e:  # noqa: BLE001
-                answers.append(e)
+    answers = _answer_all(bot, items, embedder)
     for r, main, subs in plan:
         bad = [answers[i] for i in (main, *subs) if isinstance(answers[i], Exception)]
         if bad:
@@ -295,6 +243,20 @@ def answer_chunk(bot, tickets: Sequence[Ticket], providers: ProviderMap) -> list
         r.answer = answers[main]  # type: ignore[assignment]
         r.questions = [(items[i][0], answers[i]) for i in subs]  # type: ignore[misc]
     return results
+
+
+def _answer_all(bot, items: list[tuple[str, str | None]], embedder: Any) -> list[Answer | Exception]:
+    """One ``answer_many`` call; if it fails, one by one, so one bad ticket cannot sink the chunk."""
+    try:
+        return list(bot.answer_many(items, check=False, embedder=embedder))
+    except Exception:  # noqa: BLE001
+        answers: list[Answer | Exception] = []
+        for item in items:
+            try:
+                answers.append(bot.answer_many([item], check=False, embedder=embedder)[0])
+            except Exception as e:  # noqa: BLE001
+                answers.append(e)
+        return answers
 
 
 # -- output files ------------------------------------------------------------------------------
@@ -516,6 +478,20 @@ def classify(
     tally = Tally(layout.providers)
     for row in sink.previous:
         tally.add(row)
+    todo = _todo(tickets, sink)
+    size = max(1, chunk or bot.settings.classify_chunk)
+    embedder = LengthSorted(bot.embedder, bot.settings.classify_embed_batch)
+    try:
+        written, interrupted, signum = _run(bot, embedder, todo, size, sink, tally, on_progress, say)
+    finally:
+        sink.close()
+    seconds = time.perf_counter() - t0 + tickets.seconds
+    skipped = len(tickets.tickets) - len(todo)
+    return _summary(tickets, outfile, fmt, tally, sink, written, skipped, seconds, interrupted, signum)
+
+
+def _todo(tickets: TicketFile, sink: Sink) -> list[Ticket]:
+    """The tickets not yet in the output (a resumed run skips those already written)."""
     seen: Counter[str] = Counter()
     todo: list[Ticket] = []
     for t in tickets.tickets:
@@ -526,10 +502,12 @@ def classify(
             sink.done[k] -= 1
         else:
             todo.append(t)
-    skipped = len(tickets.tickets) - len(todo)
-    size = max(1, chunk or bot.settings.classify_chunk)
-    providers = ProviderMap(bot.providers)
-    engine = batch_view(bot)
+    return todo
+
+
+def _run(bot, embedder, todo: list[Ticket], size: int, sink: Sink, tally: Tally, on_progress: Progress | None, say) -> tuple[int, bool, int | None]:
+    """Answer and write ``todo`` chunk by chunk until done or asked to stop:
+    (rows written, interrupted, the signal that stopped it)."""
     written = 0
     interrupted = False
     if on_progress:
@@ -540,7 +518,7 @@ def classify(
                 if stop:
                     interrupted = True
                     break
-                results = answer_chunk(engine, todo[start : start + size], providers)
+                results = answer_chunk(bot, todo[start : start + size], embedder)
                 data = sink.encode(results)
                 with stop.holding():  # a second Ctrl-C waits for the chunk to be on disk
                     sink.write(data)
@@ -553,9 +531,12 @@ def classify(
             signum = stop.signal
     except KeyboardInterrupt:
         interrupted, signum = True, signal.SIGINT
-    finally:
-        sink.close()
-    seconds = time.perf_counter() - t0 + tickets.seconds
+    return written, interrupted, signum
+
+
+def _summary(tickets: TicketFile, outfile: Path, fmt: str, tally: Tally, sink: Sink, written: int, skipped: int,
+             seconds: float, interrupted: bool, signum: int | None) -> dict[str, Any]:
+    """The run's figures, as ``triage classify --json`` prints them."""
     return {
         "input": str(tickets.path),
         "out": str(outfile),

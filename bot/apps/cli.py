@@ -7,8 +7,11 @@ A thin adapter: parse arguments, call :class:`bot.service.Bot`, format with rich
 from __future__ import annotations
 
 import json
+import logging
 import os
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Optional
@@ -131,7 +134,7 @@ def render_answer(console: Console, ans, providers) -> None:
 @app.command()
 def ask(
     question: str = typer.Argument(..., help="The question or ticket text; '-' reads standard input."),
-    provider: Optional[str] = typer.Option(None, "--provider", "-p", help="Scope to one provider id (see `triage providers`)."),
+    provider: Optional[str] = typer.Option(None, "--provider", "-p", help="Scope to one provider: its id or any of its names (see `triage providers`)."),
     as_json: bool = JsonOpt,
     index: Optional[Path] = IndexOpt,
     corpus: Optional[Path] = CorpusOpt,
@@ -323,21 +326,40 @@ def serve(
 ):
     """HTTP API + chat widget (demo page at /, docs at /docs). Listens at once; the model and
     index load in the background (GET /readyz answers 503 until they are ready)."""
-    import logging
-    import signal
-
     import uvicorn
-    from pydantic import ValidationError
 
     from ..runtime import logs
-    from .api.app import create_app
     from ..runtime.auth import secrets_of
+    from .api.app import create_app
 
     if not isinstance(log_format, str):  # `triage slack` calls serve() as a function
         log_format = None
+    settings = _serve_settings(index, corpus, host=host, port=port, log_format=log_format)
+    logs.configure(settings.log_format, settings.log_level, secrets_of(settings))
+    url = f"http://{settings.host}:{settings.port}"
+    _announce(settings, url)
+    config = uvicorn.Config(
+        create_app(_loader(settings, url), settings), host=settings.host, port=settings.port, log_config=None, access_log=False,
+        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
+    )
+    server = uvicorn.Server(config)
+    signal.signal(signal.SIGTERM, _on_sigterm)
     try:
-        settings = _settings(index, corpus, host=host, port=port, log_format=log_format)
-    except ValidationError as e:  # one line per setting, never the value (it may be a key)
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    if not server.started:  # e.g. the port is taken (uvicorn logged why)
+        raise typer.Exit(3)
+
+
+def _serve_settings(index: Optional[Path], corpus: Optional[Path], **over):
+    """The server's settings, or exit 2 with one line per bad setting (never its value: it
+    may be a key) or when keys are missing for a non-loopback address."""
+    from pydantic import ValidationError
+
+    try:
+        settings = _settings(index, corpus, **over)
+    except ValidationError as e:
         for er in e.errors():
             where = ".".join(str(x) for x in er["loc"]) or "settings"
             print(f"error: {where}: {er['msg']}", file=sys.stderr)
@@ -349,8 +371,11 @@ def serve(
             file=sys.stderr,
         )
         raise typer.Exit(2)
-    logs.configure(settings.log_format, settings.log_level, secrets_of(settings))
-    url = f"http://{settings.host}:{settings.port}"
+    return settings
+
+
+def _announce(settings, url: str) -> None:
+    """Where to point a browser, and who may call (keys and limits, or loopback only)."""
     out.print(f"Open [bold]{url}/[/] (demo page with the chat widget)", soft_wrap=True)
     out.print(f"API docs {url}/docs; {url}/readyz answers 200 once the model and index are loaded.", soft_wrap=True)
     if settings.auth_enabled:
@@ -365,6 +390,9 @@ def serve(
     if settings.index_watch_seconds > 0:
         out.print(f"Watching {settings.index_dir} for new builds every {settings.index_watch_seconds:g}s.", soft_wrap=True)
 
+
+def _loader(settings, url: str):
+    """What the server calls in the background to load the model and the index."""
     slog = logging.getLogger("bot.serve")
 
     def load():
@@ -376,33 +404,20 @@ def serve(
         slog.info("loaded the model and index in %.1fs: ready at %s/", time.perf_counter() - t0, url)
         return bot
 
-    config = uvicorn.Config(
-        create_app(load, settings), host=settings.host, port=settings.port, log_config=None, access_log=False,
-        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
-    )
-    server = uvicorn.Server(config)
+    return load
 
-    def on_sigterm(*_):
-        """uvicorn stops accepting on SIGTERM, lets requests in flight finish for up to the
-        grace, cancels the rest, then re-raises the signal with the handler found before it:
-        this one. Exit 0 — at once when worker threads are still busy with cut-off requests
-        (the interpreter would otherwise wait for them to finish)."""
-        import threading
 
-        if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
-            logging.shutdown()
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(0)
-        sys.exit(0)
-
-    signal.signal(signal.SIGTERM, on_sigterm)
-    try:
-        server.run()
-    except KeyboardInterrupt:
-        pass
-    if not server.started:  # e.g. the port is taken (uvicorn logged why)
-        raise typer.Exit(3)
+def _on_sigterm(*_):
+    """uvicorn stops accepting on SIGTERM, lets requests in flight finish for up to the
+    grace, cancels the rest, then re-raises the signal with the handler found before it:
+    this one. Exit 0 — at once when worker threads are still busy with cut-off requests
+    (the interpreter would otherwise wait for them to finish)."""
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+    sys.exit(0)
 
 
 @app.command()

@@ -26,9 +26,9 @@ import re
 import threading
 import time
 import uuid
-from collections import OrderedDict
 from typing import Any, Callable, Hashable
 
+from cachetools import TTLCache
 from slack_bolt import App, BoltResponse
 from slack_bolt.authorization import AuthorizeResult
 from slack_sdk import WebClient
@@ -61,33 +61,28 @@ GetBot = Callable[[], Any]  # returns a loaded bot.service.Bot or raises NotRead
 
 
 class Recent:
-    """What was seen lately, with a value each: bounded (oldest go first) and expiring.
+    """What was seen lately, with a value each: bounded (least recently used go first) and
+    expiring (a :class:`cachetools.TTLCache` behind a lock).
 
     In memory on purpose: it only has to outlive Slack's retries (minutes) and the life of an
     ephemeral answer someone may still share; a restart forgets it harmlessly."""
 
     def __init__(self, size: int, ttl: float, clock: Callable[[], float] = time.monotonic):
-        self.size, self.ttl, self._clock = size, ttl, clock
-        self._items: OrderedDict[Hashable, tuple[float, Any]] = OrderedDict()
+        self.size, self.ttl = size, ttl
+        self._items: TTLCache[Hashable, Any] = TTLCache(size, ttl, timer=clock)
         self._lock = threading.Lock()
 
     def add(self, key: Hashable, value: Any = True) -> bool:
         """Remember ``key``; False (and nothing changes) when it is already remembered."""
         with self._lock:
-            now = self._clock()
-            while self._items and now - next(iter(self._items.values()))[0] > self.ttl:
-                self._items.popitem(last=False)
             if key in self._items:
                 return False
-            self._items[key] = (now, value)
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
+            self._items[key] = value
             return True
 
     def get(self, key: Hashable) -> Any:
         with self._lock:
-            item = self._items.get(key)
-            return item[1] if item and self._clock() - item[0] <= self.ttl else None
+            return self._items.get(key)
 
 
 _SHARE = re.compile(r"(?:^|\s)(?:--|[—–])share(?=\s|$)", re.I)  # Slack may turn "--" into a dash
@@ -247,13 +242,18 @@ class SlackFrontEnd:
     def answer(self, question: str, channel: str, session_id: str, *, share_button: bool = False) -> dict:
         """Ask the core within the thread's session; record the answer for 👍/👎; the message."""
         bot = self.get_bot()
-        default = self.settings.slack_channel_providers.get(channel)
-        provider = default if default and not bot.analyzer.mentioned(question) else None
-        ans, res = bot.ask(question, provider, session_id)
+        ans, res = bot.ask(question, self.channel_scope(bot, question, channel), session_id)
         aid = uuid.uuid4().hex
         self.store.record([AnswerRecord(aid, question, res.question, ans, res.provider, session_id)])
         self.answers.add(aid, (question, ans))
         return {"text": fallback_text(ans, bot.providers), "blocks": answer_blocks(ans, bot.providers, aid, asked=question, share=share_button)}
+
+    def channel_scope(self, bot, question: str, channel: str) -> str | None:
+        """The channel's default provider, unless the question names one (then it decides)."""
+        default = self.settings.slack_channel_providers.get(channel)
+        if not default or not question.strip():
+            return None
+        return None if bot.prepare(question, split=False).mentioned else default
 
     def guarded(self, reply: Callable[..., Any], work: Callable[[], dict], what: str) -> None:
         """``reply(**work())``; on failure the user still hears back (never left hanging)."""

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+from .providers import ProviderNames
 from .text import STOPWORDS, normalize, stem, tokens, words
 from .types import Provider
 
@@ -245,10 +246,6 @@ def modifier_pairs(text: str, chain: bool = True) -> tuple[tuple[str, str, str],
     return tuple(out)
 
 
-def _name_pattern(name: str) -> re.Pattern:
-    return re.compile(r"(?<![\w-])" + re.escape(normalize(name)) + r"(?![\w-])")
-
-
 def _edit_distance(a: str, b: str, limit: int) -> int:
     """Damerau-Levenshtein (optimal string alignment) distance, giving up above ``limit``."""
     if abs(len(a) - len(b)) > limit:
@@ -280,11 +277,12 @@ class QueryAnalyzer:
         for w in sorted(self.vocab):  # sorted: ties between corrections must not depend on hash order
             self._by_first.setdefault(w[0], []).append(w)
         self._fix_cache: dict[str, str | None] = {}
-        self._patterns = {pid: [_name_pattern(n) for n in sorted(p.names, key=len, reverse=True)] for pid, p in providers.items()}
+        self.names = ProviderNames(providers)
+        self._patterns = self.names.patterns
 
     def mentioned(self, text: str) -> tuple[str, ...]:
-        low = normalize(text)
-        return tuple(pid for pid, pats in self._patterns.items() if any(p.search(low) for p in pats))
+        """Ids of the providers ``text`` names (see :class:`ProviderNames`)."""
+        return self.names.mentioned(text)
 
     def correct(self, word: str) -> str | None:
         """The corpus word a misspelt query word stands for (a transposed or missing letter), if any."""

@@ -20,9 +20,11 @@ from .embed import Embedder, get_embedder
 from .errors import IndexMissingError, IndexStaleError, InputError, TooLargeError
 from .index import Index, build_index, read_manifest, staleness
 from .params import JudgeParams
+from .providers import ProviderNames
 from .query import Query, QueryAnalyzer
 from .retrieve import Hit, HybridRetriever, KeywordIndex
 from .session import FollowUpResolver, Resolution, SessionStore, Turn
+from .tickets import Prepared, prepare
 from .types import Answer, Finding
 from .verdict import Judge
 
@@ -85,21 +87,42 @@ class Bot:
             )
         return question
 
+    @property
+    def model_id(self) -> str:
+        """The embedding model this bot answers with (the index was built with it)."""
+        return self.embedder.model_id
+
+    @property
+    def names(self) -> ProviderNames:
+        """Every name of every provider: resolves a caller's provider value, finds mentions."""
+        return self.analyzer.names
+
     def scope(self, query: Query, provider: str | None) -> list[str]:
-        if provider:
-            p = provider.strip().lower()
-            if p not in self.providers:
-                raise InputError(f"unknown provider {provider!r}", hint=f"known providers: {', '.join(sorted(self.providers))}")
-            return [p]
+        """The providers to answer for: the caller's (by id or any name), else those the
+        question names, else all."""
+        pid = self.names.resolve(provider)
+        if pid:
+            return [pid]
         return list(query.mentioned) or sorted(self.providers)
+
+    def prepare(self, text: str, provider: str | None = None, *, split: bool = True) -> Prepared:
+        """A ticket ready to answer (:func:`bot.engine.tickets.prepare`): trimmed at
+        ``max_ticket_chars``, its provider resolved, its separate questions found."""
+        return prepare(
+            text, provider, limit=self.settings.max_ticket_chars, names=self.names,
+            has_subject=lambda q: bool(self.analyzer.analyze(q).terms), split=split,
+        )
 
     # -- the core call ------------------------------------------------------------------
 
     def answer(self, question: str, provider: str | None = None) -> Answer:
         return self.answer_many([(question, provider)])[0]
 
-    def answer_many(self, items: Sequence[tuple[str, str | None]], *, check: bool = True) -> list[Answer]:
-        """Answer several questions with one batched embedding call."""
+    def answer_many(
+        self, items: Sequence[tuple[str, str | None]], *, check: bool = True, embedder: Embedder | None = None
+    ) -> list[Answer]:
+        """Answer several questions with one batched embedding call, through ``embedder``
+        when given (a view of this bot's model, e.g. one that orders texts by length)."""
         if check:
             for q, _ in items:
                 self.check_question(q)
@@ -107,7 +130,7 @@ class Bot:
         scopes = [self.scope(qr, p) for qr, (_, p) in zip(queries, items)]
         extra = [i for i, qr in enumerate(queries) if qr.reduced is not None]
         texts = [qr.text for qr in queries] + [queries[i].reduced for i in extra]
-        vecs = self.embedder.embed(texts, batch_size=self.settings.batch_size)
+        vecs = (embedder or self.embedder).embed(texts, batch_size=self.settings.batch_size)
         for k, i in enumerate(extra):
             queries[i] = replace(queries[i], retained=float(vecs[i] @ vecs[len(queries) + k]))
         return [self._answer(qr, sc, v) for qr, sc, v in zip(queries, scopes, vecs[: len(queries)])]
@@ -124,6 +147,7 @@ class Bot:
         <provider>?", "what about <tool>?") is first rewritten from the previous turn, and the
         rewritten question is answered and remembered. Without a session it is :meth:`answer`."""
         self.check_question(question)
+        provider = self.names.resolve(provider)
         previous = self.sessions.get(session_id) if session_id else None
         res = self.followups.resolve(question, provider, previous)
         ans = self.answer(res.question, res.provider)

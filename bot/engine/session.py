@@ -15,10 +15,12 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable, Literal
 
+from cachetools import TTLCache
+
+from .providers import ProviderNames
 from .query import INTENT, QueryAnalyzer
 from .text import stem, tokens
 from .types import Provider
@@ -44,7 +46,8 @@ class Resolution:
 
 
 class SessionStore:
-    """Last turn per session: an LRU bounded in size, entries expire after ``ttl`` seconds.
+    """Last turn per session: an LRU bounded in size, entries expire after ``ttl`` seconds
+    (a :class:`cachetools.TTLCache`, behind a lock: it is not thread-safe by itself).
 
     In memory on purpose: a follow-up refers to the last few minutes of one conversation,
     and losing them on restart only means the next question has to be asked in full."""
@@ -52,31 +55,21 @@ class SessionStore:
     def __init__(self, max_sessions: int = 10_000, ttl: float = 3600.0, clock: Callable[[], float] = time.monotonic):
         self.max_sessions = max(1, max_sessions)
         self.ttl = ttl
-        self._clock = clock
-        self._turns: OrderedDict[str, tuple[float, Turn]] = OrderedDict()
+        self._turns: TTLCache[str, Turn] = TTLCache(self.max_sessions, ttl, timer=clock)
         self._lock = threading.Lock()
 
     def get(self, session_id: str) -> Turn | None:
         with self._lock:
-            item = self._turns.get(session_id)
-            if item is None:
-                return None
-            at, turn = item
-            if self._clock() - at > self.ttl:
-                del self._turns[session_id]
-                return None
-            self._turns.move_to_end(session_id)
-            return turn
+            return self._turns.get(session_id)
 
     def put(self, session_id: str, turn: Turn) -> None:
         with self._lock:
-            self._turns[session_id] = (self._clock(), turn)
-            self._turns.move_to_end(session_id)
-            while len(self._turns) > self.max_sessions:
-                self._turns.popitem(last=False)
+            self._turns[session_id] = turn
 
     def __len__(self) -> int:
-        return len(self._turns)
+        with self._lock:
+            self._turns.expire()
+            return len(self._turns)
 
 
 # "what about X", "how about X", "and X", "same for X", "also X" (optionally after "ok,", "and", "but")
@@ -98,10 +91,6 @@ _MAX_SUBJECT_WORDS = 6
 _MAX_PREVIOUS_CHARS = 400  # a whole ticket has no single subject span to swap
 
 
-def _name_pattern(name: str) -> re.Pattern:
-    return re.compile(r"(?<![\w-])" + re.escape(name) + r"(?![\w-])", re.I)
-
-
 class FollowUpResolver:
     """Rewrites a follow-up into a whole question using the previous :class:`Turn`.
 
@@ -118,20 +107,13 @@ class FollowUpResolver:
     def __init__(self, providers: dict[str, Provider], analyzer: QueryAnalyzer):
         self.providers = providers
         self.analyzer = analyzer
-        names = [(n, pid) for pid, p in providers.items() for n in p.names]
-        names.sort(key=lambda x: len(x[0]), reverse=True)  # "Cloud Infra" before "Cloud"
-        self._names = [(_name_pattern(n), pid) for n, pid in names]
+        self.names = analyzer.names if analyzer.names.providers is providers else ProviderNames(providers)
 
     # -- provider names ----------------------------------------------------------------
 
     def _mentions(self, text: str) -> list[tuple[int, int, str]]:
         """Non-overlapping (start, end, provider id) spans of provider names, in text order."""
-        spans: list[tuple[int, int, str]] = []
-        for pat, pid in self._names:
-            for m in pat.finditer(text):
-                if not any(s < m.end() and m.start() < e for s, e, _ in spans):
-                    spans.append((m.start(), m.end(), pid))
-        return sorted(spans)
+        return self.names.spans(text)
 
     @staticmethod
     def _blank(text: str, spans: list[tuple[int, int, str]]) -> str:

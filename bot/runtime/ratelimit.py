@@ -3,7 +3,8 @@
 Each caller gets a bucket of ``per_minute`` tokens that refills continuously at
 ``per_minute / 60`` tokens a second; a request takes one token or is refused with the whole
 seconds until one is back (the ``Retry-After`` of a 429). A bucket left alone long enough to
-be full again is the same as no bucket, so idle ones are dropped as new callers come; at most
+be full again is the same as no bucket, so a bucket idle that long expires (a
+:class:`cachetools.TTLCache` whose entries live ``60 s`` from their last use); at most
 ``max_buckets`` are kept at once (the least recently used go first: a caller evicted while
 still drawing gets a fresh, full bucket — lenient, never wrong the other way).
 """
@@ -13,8 +14,9 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections import OrderedDict
 from typing import Callable, Hashable
+
+from cachetools import TTLCache
 
 
 class RateLimiter:
@@ -24,7 +26,9 @@ class RateLimiter:
         self.rate = per_minute / 60.0  # tokens a second
         self.max_buckets = max_buckets
         self.clock = clock
-        self._buckets: OrderedDict[Hashable, tuple[float, float]] = OrderedDict()  # key -> (tokens, last seen)
+        full_after = self.capacity / self.rate if self.rate else 1.0  # an idle bucket is full again
+        # key -> (tokens, last seen); the timer reads self.clock at each call (tests swap it)
+        self._buckets: TTLCache[Hashable, tuple[float, float]] = TTLCache(max(1, max_buckets), full_after, timer=lambda: self.clock())
         self._lock = threading.Lock()
 
     @property
@@ -32,7 +36,9 @@ class RateLimiter:
         return self.per_minute > 0
 
     def __len__(self) -> int:
-        return len(self._buckets)
+        with self._lock:
+            self._buckets.expire()
+            return len(self._buckets)
 
     def take(self, key: Hashable) -> int:
         """Take a token for ``key``: 0 when allowed, else the seconds (≥ 1) until one is back."""
@@ -40,7 +46,6 @@ class RateLimiter:
             return 0
         with self._lock:
             now = self.clock()
-            self._evict_idle(now)
             tokens, last = self._buckets.pop(key, (self.capacity, now))
             tokens = min(self.capacity, tokens + (now - last) * self.rate)
             if tokens >= 1.0:
@@ -48,16 +53,5 @@ class RateLimiter:
                 wait = 0
             else:
                 wait = max(1, math.ceil((1.0 - tokens) / self.rate))
-            self._buckets[key] = (tokens, now)  # most recently used last
-            while len(self._buckets) > self.max_buckets:
-                self._buckets.popitem(last=False)
+            self._buckets[key] = (tokens, now)  # most recently used; lives full_after from now
             return wait
-
-    def _evict_idle(self, now: float) -> None:
-        """Drop buckets from the least recently used end while they would be full by now."""
-        full_after = self.capacity / self.rate
-        while self._buckets:
-            tokens, last = next(iter(self._buckets.values()))
-            if now - last < full_after:
-                break
-            self._buckets.popitem(last=False)

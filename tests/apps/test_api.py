@@ -15,7 +15,8 @@ from helpers import FORBIDDEN
 import pytest
 from fastapi.testclient import TestClient
 
-from bot.apps.api.app import AskOut, ClassifyOut, create_app
+from bot.apps.api import create_app
+from bot.apps.api.schemas import AskOut, ClassifyOut
 from bot.runtime.feedback import FeedbackStore
 
 ALLOWED = "https://portal.example"
@@ -394,3 +395,14 @@ def test_triage_serve_listens_at_once_and_loads_in_the_background(tmp_path):
         proc.terminate()
         out, _ = proc.communicate(timeout=20)
     assert f"{url}/" in out and f"{url}/docs" in out  # prints where to go
+
+
+def test_a_provider_name_scopes_ask_and_classify_like_its_id(client, hash_bot):
+    pid, p = sorted(hash_bot.providers.items())[0]
+    name = next(n for n in p.names if n.lower() != pid).upper()
+    r = client.post("/v1/ask", json={"question": "Is Istio supported?", "provider": name})
+    assert r.status_code == 200, r.text
+    assert [f["provider"] for f in r.json()["findings"]] == [pid]
+    r = client.post("/v1/classify", json={"tickets": [{"id": 1, "text": "Is Istio supported?", "provider": name}]})
+    assert r.status_code == 200, r.text
+    assert [f["provider"] for f in r.json()["answers"][0]["findings"]] == [pid]

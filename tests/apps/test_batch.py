@@ -186,10 +186,10 @@ def test_a_chunk_that_raises_is_retried_ticket_by_ticket(hash_bot, tmp_path, mon
     inp = write_csv(tmp_path / "x.csv", ["id", "text"], [["a", "Is Istio supported?"], ["boom", "Is BOOM supported?"], ["c", "Is Helm supported?"]])
     real = type(hash_bot).answer_many
 
-    def flaky(self, items, check=True):
+    def flaky(self, items, check=True, embedder=None):
         if any("BOOM" in q for q, _ in items):
             raise RuntimeError("engine failure")
-        return real(self, items, check=check)
+        return real(self, items, check=check, embedder=embedder)
 
     monkeypatch.setattr(type(hash_bot), "answer_many", flaky)
     s = run(hash_bot, inp, tmp_path / "o.csv")
@@ -389,3 +389,13 @@ def test_kill_9_and_resume_with_the_real_model(real_env, real_bot, tmp_path):
     assert before < len(want), "the run should have been killed mid-way"
     assert s["skipped"] == before and s["total_rows"] == len(want)
     _same_rows(read_csv(out), want, tolerance=1)
+
+
+def test_a_provider_column_name_scopes_like_the_cli_and_the_api(hash_bot, tmp_path):
+    pid, p = sorted(hash_bot.providers.items())[0]
+    name = next(n for n in p.names if n.lower() != pid).upper()
+    inp = write_csv(tmp_path / "n.csv", ["id", "provider", "text"], [["a", name, "Is Istio supported?"]])
+    run(hash_bot, inp, tmp_path / "o.csv")
+    row = read_csv(tmp_path / "o.csv")[0]
+    assert [k for k in row if k.startswith("verdict_") and row[k]] == [f"verdict_{pid}"]
+    assert row[f"verdict_{pid}"] == hash_bot.answer("Is Istio supported?", name).findings[0].verdict

@@ -14,7 +14,8 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from bot.apps.api.app import ClassifyOut, create_app
+from bot.apps.api import create_app
+from bot.apps.api.schemas import ClassifyOut
 from bot.runtime.ratelimit import RateLimiter
 from bot.runtime.sanitize import clean_input, clean_question, drop_instructions
 

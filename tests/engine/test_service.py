@@ -163,3 +163,43 @@ def test_new_provider_vendor_name_scopes_the_question(nke_bot):
     # the original providers still answer as before in the bigger index
     ans = nke_bot.answer("Is Helm supported?", provider="aks")
     assert ans.findings[0].verdict == "best-effort"
+
+
+# -- one provider resolver, one ticket path ----------------------------------------------------
+
+
+def _a_name(bot) -> tuple[str, str]:
+    """A provider id and a name of it other than the id (from the corpus front matter)."""
+    pid, p = sorted(bot.providers.items())[0]
+    return pid, next(n for n in p.names if n.lower() != pid).upper()
+
+
+def test_a_provider_name_scopes_like_its_id(hash_bot):
+    pid, name = _a_name(hash_bot)
+    by_id, by_name = hash_bot.answer("Is Istio supported?", pid), hash_bot.answer("Is Istio supported?", name)
+    assert [f.provider for f in by_name.findings] == [pid]
+    assert by_name.to_dict() == by_id.to_dict()
+    ans, res = hash_bot.ask("Is Istio supported?", name)
+    assert res.provider == pid and [f.provider for f in ans.findings] == [pid]
+
+
+def test_bot_prepare_uses_the_bots_limit_and_names(hash_bot):
+    pid, name = _a_name(hash_bot)
+    p = hash_bot.prepare("x" * (hash_bot.settings.max_ticket_chars + 5), name)
+    assert p.provider == pid and len(p.text) == hash_bot.settings.max_ticket_chars and p.notes
+
+
+def test_answer_many_embeds_through_the_given_embedder(hash_bot):
+    class Counting:
+        def __init__(self, inner):
+            self.inner, self.calls = inner, 0
+
+        def embed(self, texts, **kw):
+            self.calls += 1
+            return self.inner.embed(texts, **kw)
+
+    view = Counting(hash_bot.embedder)
+    items = [("Is Istio supported?", None), ("Is Helm supported?", None)]
+    got = hash_bot.answer_many(items, embedder=view)
+    assert view.calls == 1
+    assert [a.to_dict() for a in got] == [a.to_dict() for a in hash_bot.answer_many(items)]

@@ -176,3 +176,47 @@ def test_extract_questions_requests_duplicates_and_limit():
     assert extract_questions(text + " Is helm   supported?", limit=2) == ["Please confirm whether Helm is supported.", "Is Helm supported?"]
     assert extract_questions("Is this supported? Is this supported?", has_subject=lambda q: "this" not in q) == []
     assert extract_questions("Our nodes rebooted last night and the logs are attached.") == []
+
+
+# -- prepare: one ticket, ready to answer --------------------------------------------------------
+
+from bot.engine.providers import ProviderNames  # noqa: E402
+from bot.engine.tickets import prepare  # noqa: E402
+from bot.engine.types import Provider  # noqa: E402
+
+_NAMES = ProviderNames({
+    "acme": Provider("acme", "Acme Cloud", "Acme Container Engine (ACE)"),
+    "zen": Provider("zen", "Zenith Systems", "Zen Compute"),
+})
+
+
+def _prep(text, provider=None, **kw):
+    kw.setdefault("limit", 10_000)
+    return prepare(text, provider, names=_NAMES, has_subject=lambda q: "supported" in q or "backup" in q, **kw)
+
+
+def test_prepare_resolves_the_provider_by_any_name():
+    p = _prep("Is tracing supported?", "Acme Cloud")
+    assert p.provider == "acme" and p.text == "Is tracing supported?" and p.notes == () and p.questions == ()
+    assert _prep("Is tracing supported?").provider is None
+
+
+def test_prepare_refuses_an_unknown_provider_and_an_empty_text():
+    with pytest.raises(InputError, match="unknown provider 'Globex'"):
+        _prep("Is tracing supported?", "Globex")
+    with pytest.raises(InputError, match="the ticket text is empty"):
+        _prep("  \n ")
+
+
+def test_prepare_trims_at_the_limit_with_a_note():
+    p = _prep("x" * 120, limit=100)
+    assert p.text == "x" * 100 and p.notes == ("ticket text trimmed from 120 to 100 characters",)
+
+
+def test_prepare_finds_the_separate_questions_and_their_scope():
+    text = "Hello team. Is tracing supported on Zen Compute? Also: are etcd backup jobs supported there too?"
+    p = _prep(text)
+    assert p.mentioned == ("zen",) and len(p.questions) == 2 and p.question_scope == "zen"
+    assert _prep(text, "acme").question_scope == "acme"  # the caller's provider wins
+    assert _prep(text, split=False).questions == () and _prep(text, split=False).question_scope is None
+    assert _prep("Is tracing supported on ACE?").questions == ()  # one question: answered whole

@@ -1,0 +1,168 @@
+"""What wraps every request: the error body and its statuses, the body-size limit, the
+last-resort 500, and the order the middleware is stacked in.
+
+Outermost first: request id and access log (bot.logs), CORS, the last-resort 500, keys and
+rate limits (bot.auth), the body-size limit. Every error is ``{"error": {"code", "message",
+"hint"?, "request_id"}}`` with the status the error class names (bot.errors)."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ...engine.errors import BotError, InputError, RateLimitedError
+from ...runtime import logs
+from ...runtime.auth import WIDGET_HEADER, Access, Guard
+from ...runtime.config import Settings
+
+log = logging.getLogger("bot.api")
+
+
+def error_body(code: str, message: str, hint: str | None = None, **extra: Any) -> dict:
+    rid = logs.request_id()
+    detail = {"code": code, "message": message, **({"hint": hint} if hint else {}), **({"request_id": rid} if rid else {}), **extra}
+    return {"error": detail}
+
+
+def error_response(e: BotError) -> JSONResponse:
+    headers = None
+    if isinstance(e, RateLimitedError):
+        headers = {"Retry-After": str(e.retry_after)}
+    elif e.http_status == 503:
+        headers = {"Retry-After": "5"}
+    elif e.http_status == 401:
+        headers = {"WWW-Authenticate": "Bearer"}
+    return JSONResponse(error_body(e.code, e.message, e.hint), status_code=e.http_status, headers=headers)
+
+
+def _body_error(exc: BaseException) -> InputError:
+    """What FastAPI calls "an error parsing the body" (a 400), said precisely."""
+    cause = exc.__cause__
+    if isinstance(cause, UnicodeDecodeError):
+        return InputError(
+            f"the request body is not UTF-8 (byte 0x{cause.object[cause.start]:02x} at offset {cause.start:,})",
+            hint="send JSON encoded as UTF-8",
+        )
+    if isinstance(cause, RecursionError):
+        return InputError("the request body is nested too deeply", hint="send the documented JSON shape")
+    what = f": {cause}" if isinstance(cause, ValueError) and len(str(cause)) < 200 else ""
+    return InputError(f"the request body could not be read as JSON{what}", hint="send the documented JSON shape")
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        where = ".".join(str(x) for x in err.get("loc", ()) if x != "body") or "body"
+        parts.append(f"{where}: {err.get('msg', 'invalid')}")
+    return "; ".join(parts)
+
+
+class BodyLimit:
+    """Request bodies over ``limit`` bytes are a 413. A declared one (Content-Length) is refused
+    before it is read; one sent without a length (chunked) is read here as it streams, counting,
+    and refused as soon as it passes the limit — else handed on whole to the app."""
+
+    def __init__(self, app, limit: int):
+        self.app, self.limit = app, limit
+
+    async def _refuse(self, scope, receive, send, size: str) -> None:
+        msg = f"the request body is {size} bytes; the limit is {self.limit:,}"
+        await JSONResponse(error_body("too_large", msg, "send less at once (split a batch)"), status_code=413)(scope, receive, send)
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        length = headers.get(b"content-length")
+        if length is not None:
+            if length.isdigit() and int(length) > self.limit:
+                await self._refuse(scope, receive, send, f"{int(length):,}")
+                return
+            await self.app(scope, receive, send)
+            return
+        if b"chunked" not in headers.get(b"transfer-encoding", b"").lower():
+            await self.app(scope, receive, send)
+            return
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away
+                return
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > self.limit:
+                await self._refuse(scope, receive, send, f"more than {self.limit:,}")
+                return
+            if not message.get("more_body", False):
+                break
+        replay = [{"type": "http.request", "body": b"".join(chunks), "more_body": False}]
+
+        async def buffered():
+            return replay.pop() if replay else await receive()
+
+        await self.app(scope, buffered, send)
+
+
+class CatchAll:
+    """Last-resort 500 as JSON with an error id; sits inside CORS so the browser can read it."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        started = False
+
+        async def tracking_send(message):
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            if started or scope["type"] != "http":
+                raise
+            eid = uuid.uuid4().hex[:12]
+            log.exception("unhandled error %s on %s %s", eid, scope.get("method"), scope.get("path"))
+            body = error_body("internal", f"internal error (id {eid})", "retry; if it persists, report the id", id=eid)
+            await JSONResponse(body, status_code=500)(scope, receive, send)
+
+
+def add_middleware(app: FastAPI, settings: Settings, access: Access) -> None:
+    """Stack the middleware; the last added runs first (request ids outermost)."""
+    app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
+    app.add_middleware(Guard, access=access, respond=error_response)
+    app.add_middleware(CatchAll)
+    app.add_middleware(
+        CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"], max_age=600,
+        allow_headers=["content-type", "authorization", WIDGET_HEADER.lower(), "x-request-id"],
+        expose_headers=["Retry-After", "X-Request-ID"],
+    )
+    app.add_middleware(logs.RequestContext)
+
+
+def add_error_handlers(app: FastAPI) -> None:
+    """Engine errors, validation errors and HTTP errors, all as the one error body."""
+
+    @app.exception_handler(BotError)
+    async def _bot_error(_req: Request, e: BotError):
+        return error_response(e)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_req: Request, exc: RequestValidationError):
+        return JSONResponse(error_body("bad_input", _validation_message(exc)), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_req: Request, exc: StarletteHTTPException):
+        if exc.status_code == 400 and exc.__cause__ is not None:  # FastAPI could not parse the body
+            return error_response(_body_error(exc))
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code, headers=getattr(exc, "headers", None))

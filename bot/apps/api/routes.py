@@ -1,0 +1,134 @@
+"""The routes, in groups: probes, answers, feedback, the index, the widget.
+
+Blocking work (embedding, retrieval) runs in plain ``def`` endpoints, i.e. in the worker
+thread pool, so the event loop keeps serving /healthz meanwhile. Every request takes the
+current Bot once, at its start (``state.ready_bot()``): a reload swaps in a new one for later
+requests while those in flight finish on the old one. What people type is cleaned of
+invisible and control characters (bot.sanitize) before the core sees it.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import uuid
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, StreamingResponse
+
+from ...engine.errors import BotError, TooLargeError
+from ...runtime.auth import key_value
+from ...runtime.config import Settings
+from ...runtime.feedback import AnswerRecord, FeedbackStore
+from ...runtime.sanitize import clean_question
+from .middleware import error_body
+from .schemas import API_ERRORS, AskIn, AskOut, ClassifyIn, ClassifyOut, ErrorOut, FeedbackIn, FeedbackOut, ReloadOut, _errors
+from .state import AppState
+
+STATIC = Path(__file__).resolve().parent / "static"
+
+
+def add_probes(app: FastAPI, state: AppState) -> None:
+    @app.get("/healthz", tags=["probes"], summary="The process is up")
+    async def healthz():
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["probes"], summary="Index loaded and model warm (503 until then)", responses=_errors(500, 503))
+    def readyz():
+        bot = state.ready_bot()
+        return {"status": "ready", "build_id": bot.index.manifest["build_id"], "model_id": bot.model_id}
+
+
+def add_answers(app: FastAPI, state: AppState, settings: Settings) -> None:
+    @app.post("/v1/ask", response_model=AskOut, responses=API_ERRORS, tags=["answers"], summary="Answer one question")
+    def ask(body: AskIn):
+        bot = state.ready_bot()
+        sid = body.session_id or uuid.uuid4().hex
+        ans, res = bot.ask(clean_question(body.question), body.provider, sid)
+        aid = uuid.uuid4().hex
+        state.store.record([AnswerRecord(aid, body.question, res.question, ans, res.provider, sid)])
+        return JSONResponse({**ans.to_dict(), "question": body.question, "resolved_question": res.question, "answer_id": aid, "session_id": sid})
+
+    @app.post("/v1/classify", response_model=ClassifyOut, responses=API_ERRORS, tags=["answers"], summary="Answer a batch of tickets, in order")
+    def classify(body: ClassifyIn):
+        """Ticket text longer than `max_ticket_chars` (50,000 by default) is trimmed to it and
+        answered; that ticket's answer then has a `note` saying so."""
+        bot = state.ready_bot()
+        n, limit = len(body.tickets), settings.max_classify_items
+        if n > limit:
+            raise TooLargeError(f"{n:,} tickets in one request; the limit is {limit:,}", hint="split the batch")
+        return JSONResponse({"answers": classify_tickets(bot, state.store, body)})
+
+
+def classify_tickets(bot, store: FeedbackStore, body: ClassifyIn) -> list[dict]:
+    """One answer (or error) per ticket, in order; the good ones answered in one call."""
+    preps, problems = {}, {}
+    for i, t in enumerate(body.tickets):
+        try:
+            preps[i] = bot.prepare(clean_question(t.text), t.provider, split=False)
+        except BotError as e:
+            problems[i] = e
+    good = [i for i in range(len(body.tickets)) if i not in problems]
+    answers = dict(zip(good, bot.answer_many([(preps[i].text, preps[i].provider) for i in good], check=False)))
+    ids = {i: uuid.uuid4().hex for i in good}
+    store.record(AnswerRecord(ids[i], preps[i].text, preps[i].text, answers[i], preps[i].provider) for i in good)
+    out = []
+    for i, t in enumerate(body.tickets):
+        if i in problems:
+            out.append({"id": str(t.id), **error_body(problems[i].code, problems[i].message, problems[i].hint)})
+        else:
+            note = "; ".join(preps[i].notes)
+            out.append({"id": str(t.id), **answers[i].to_dict(), "answer_id": ids[i], **({"note": note} if note else {})})
+    return out
+
+
+def add_feedback(app: FastAPI, state: AppState) -> None:
+    @app.post("/v1/feedback", status_code=201, response_model=FeedbackOut, responses={404: {"model": ErrorOut}, **API_ERRORS}, tags=["feedback"])
+    def feedback(body: FeedbackIn):
+        """Rate an answer (👍 ``up`` / 👎 ``down``), optionally with a comment."""
+        return JSONResponse({"feedback_id": state.store.rate(body.answer_id, body.rating, body.comment)}, status_code=201)
+
+    @app.get(
+        "/v1/feedback/export", tags=["feedback"], summary="Every rating with its question and verdicts (JSON Lines)",
+        response_class=StreamingResponse, responses={200: {"content": {"application/x-ndjson": {"schema": {"type": "string"}}}}, **API_ERRORS},
+    )
+    def feedback_export():
+        lines = (json.dumps(r, ensure_ascii=False) + "\n" for r in state.store.export())
+        return StreamingResponse(lines, media_type="application/x-ndjson")
+
+
+def add_index(app: FastAPI, state: AppState) -> None:
+    @app.get("/v1/providers", tags=["index"], responses=API_ERRORS, summary="Providers, documents, index build time, chunk counts")
+    def providers():
+        return state.ready_bot().info()
+
+    @app.post("/v1/admin/reload", response_model=ReloadOut, responses=API_ERRORS, tags=["admin"], summary="Serve the index's current build")
+    def reload():
+        """After `triage index` rebuilt the index, swap the new build in without a restart
+        (admin key). Requests already running finish on the old build."""
+        return JSONResponse(state.reload())
+
+
+def add_widget(app: FastAPI, settings: Settings) -> None:
+    """The chat widget and its demo page (with the first widget key, public by design)."""
+
+    def static(name: str, media_type: str):
+        return FileResponse(STATIC / name, media_type=media_type, headers={"Cache-Control": "no-cache"})
+
+    demo = (STATIC / "demo.html").read_text(encoding="utf-8")
+    if settings.widget_keys:  # public by design: the page that embeds the widget shows it anyway
+        key = html.escape(key_value(settings.widget_keys[0]), quote=True)
+        demo = demo.replace('<script src="/widget.js" defer>', f'<script src="/widget.js" data-key="{key}" defer>', 1)
+
+    @app.get("/", include_in_schema=False)
+    async def demo_page():
+        return HTMLResponse(demo, headers={"Cache-Control": "no-cache"})
+
+    @app.get("/widget.js", include_in_schema=False)
+    async def widget_js():
+        return static("widget.js", "text/javascript; charset=utf-8")
+
+    @app.get("/widget.css", include_in_schema=False)
+    async def widget_css():
+        return static("widget.css", "text/css; charset=utf-8")

@@ -1,0 +1,149 @@
+"""Request and response bodies of the HTTP API (pydantic lives here, at the edge), the error
+statuses each route documents, and the security schemes in the OpenAPI document."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Union
+
+from pydantic import BaseModel, Field, field_validator
+
+from ...runtime.auth import API_PREFIX, WIDGET_HEADER, WIDGET_ROUTES, Access
+from ...runtime.sanitize import fix_surrogates
+
+_PLACEHOLDER = "Is <tool> supported?"
+
+
+class _In(BaseModel):
+    """A request body: unpaired surrogates (``"\\ud800"`` in JSON) in any text become U+FFFD,
+    so nothing downstream (SQLite, the JSON encoder) chokes on them."""
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_surrogates(cls, v):
+        return fix_surrogates(v) if isinstance(v, str) else v
+
+
+class AskIn(_In):
+    question: str = Field(..., description="The question or ticket text.", examples=[_PLACEHOLDER])
+    provider: str | None = Field(None, description="Scope to one provider: its id or any of its names (GET /v1/providers); all when null.")
+    session_id: str | None = Field(
+        None, max_length=128, pattern=r"^[\w.:-]+$",
+        description="Conversation id: follow-ups ('and on <provider>?', 'what about <tool>?') resolve against "
+        "the previous turn of the same session. One is created and returned when null.",
+    )
+
+
+class TicketIn(_In):
+    id: str | int = Field(..., description="Your id; echoed back.")
+    text: str = Field(..., description="The ticket or question text.")
+    provider: str | None = None
+
+
+class ClassifyIn(_In):
+    tickets: list[TicketIn] = Field(..., description="At most `max_classify_items` (1000 by default).")
+
+
+class FeedbackIn(_In):
+    answer_id: str = Field(..., max_length=64)
+    rating: Literal["up", "down"]
+    comment: str | None = Field(None, max_length=4000)
+
+
+class CitationOut(BaseModel):
+    doc: str
+    title: str
+    section: str
+    quote: str = Field(..., description="Verbatim text of the document at [start:end].")
+    url: str
+    start: int
+    end: int
+    score: float
+
+
+class FindingOut(BaseModel):
+    provider: str
+    verdict: Literal["covered", "best-effort", "not-covered", "unknown"]
+    confidence: float
+    reason: str
+    citations: list[CitationOut]
+
+
+class AnswerOut(BaseModel):
+    question: str = Field(..., description="The question as sent.")
+    verdict: Literal["covered", "best-effort", "not-covered", "unknown", "mixed"]
+    escalate: bool = Field(..., description="True when a human should decide.")
+    answer: str = Field(..., description="Markdown-ish text composed only from the documents.")
+    findings: list[FindingOut]
+    answer_id: str = Field(..., description="Rate it with POST /v1/feedback.")
+
+
+class AskOut(AnswerOut):
+    resolved_question: str = Field(..., description="The question answered: a follow-up rewritten from the previous turn.")
+    session_id: str
+
+
+class ClassifiedOut(AnswerOut):
+    id: str
+    note: str | None = Field(None, description="Set when the ticket text was trimmed to `max_ticket_chars` (50,000 by default).")
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    hint: str | None = None
+    request_id: str | None = Field(None, description="The request's id (also the X-Request-ID header): the server log has it.")
+    id: str | None = Field(None, description="For 500s: quote it when reporting; the log has the details.")
+
+
+class ErrorOut(BaseModel):
+    error: ErrorDetail
+
+
+class ClassifiedErrorOut(ErrorOut):
+    id: str
+
+
+class ClassifyOut(BaseModel):
+    answers: list[Union[ClassifiedOut, ClassifiedErrorOut]] = Field(..., description="One per ticket, in order.")
+
+
+class FeedbackOut(BaseModel):
+    feedback_id: int
+
+
+class ReloadOut(BaseModel):
+    old_build: str | None = Field(None, description="Build id served before.")
+    new_build: str | None = Field(None, description="Build id served now.")
+    seconds: float = Field(..., description="Time taken to open the new build.")
+    changed: bool = Field(..., description="False when CURRENT still named the build already served.")
+
+
+_STATUS = {
+    401: "No or an unknown key", 403: "A key that may not do this (or not from this origin)", 404: "Not found",
+    413: "Too large", 422: "Bad input", 429: "Too many requests (see Retry-After)", 500: "Internal error", 503: "Still loading",
+}
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {c: {"model": ErrorOut, "description": _STATUS[c]} for c in codes}
+
+
+API_ERRORS = _errors(401, 403, 413, 422, 429, 500, 503)  # every /v1 route: keys and limits apply
+
+
+def document_security(spec: dict, access: Access) -> dict:
+    """Document the keys: the schemes, and which one each /v1 operation takes."""
+    if not access.enabled:
+        return spec
+    spec.setdefault("components", {})["securitySchemes"] = {
+        "apiKey": {"type": "http", "scheme": "bearer", "description": "An API key (BOT_API_KEYS) or, for /v1/admin/*, an admin key (BOT_ADMIN_KEYS)."},
+        "widgetKey": {"type": "apiKey", "in": "header", "name": WIDGET_HEADER,
+                      "description": "The widget's public key (BOT_WIDGET_KEYS), from an allowed origin only."},
+    }
+    for path, ops in spec.get("paths", {}).items():
+        if not path.startswith(API_PREFIX):
+            continue
+        for method, op in ops.items():
+            widget = (method.upper(), path) in WIDGET_ROUTES
+            op["security"] = [{"apiKey": []}, *([{"widgetKey": []}] if widget else [])]
+    return spec
