@@ -313,9 +313,28 @@ class QueryAnalyzer:
         return re.sub(r"[A-Za-z]{5,}", sub, text)
 
     def analyze(self, question: str) -> Query:
-        cleaned = strip_noise(question)
-        focus = self._fix_typos(question_sentences(cleaned))
+        """Step 1: strip the ticket's noise and fix typos; step 2: the subject terms, tool
+        names and the reduced question; step 3: what the ticket says about documentation."""
+        focus = self._fix_typos(question_sentences(strip_noise(question)))
         toks = tokens(focus)
+        asserts_docs, negates_docs = self._docs_claims(focus, toks)
+        return Query(
+            original=question,
+            text=focus[:2000],
+            mentioned=self.mentioned(question),
+            terms=self._terms(focus),
+            all_tokens=tuple(toks),
+            asserts_docs=asserts_docs,
+            negates_docs=negates_docs,
+            names=self._names(focus),
+            support_intent=any(t in _SUPPORT_INTENT for t in toks),
+            reduced=self._reduced(focus),
+            info_request=is_info_request(focus),
+            modifiers=modifier_pairs(self._strip_names(focus, fill=",")),
+        )
+
+    def _terms(self, focus: str) -> tuple[str, ...]:
+        """Stemmed subject words, provider names and intent words removed, synonyms added."""
         unnamed = normalize(focus)
         for pats in self._patterns.values():
             for p in pats:
@@ -328,9 +347,16 @@ class QueryAnalyzer:
             syn = SYNONYMS.get(t)
             if syn and syn not in terms:
                 terms.append(syn)
-        low = normalize(focus)
-        doc_hit = any(t in DOC_WORDS for t in toks)
-        neg_doc = bool(re.search(r"\b(?:not|n't|without|never|didn't|no)\b[^.?!]{0,40}\b(?:doc|guide|instruction|tutorial)", low))
+        return tuple(terms)
+
+    @staticmethod
+    def _docs_claims(focus: str, toks: list[str]) -> tuple[bool, bool]:
+        """(the ticket says it followed the vendor's documentation, ... says it did not)."""
+        neg_doc = bool(re.search(r"\b(?:not|n't|without|never|didn't|no)\b[^.?!]{0,40}\b(?:doc|guide|instruction|tutorial)", normalize(focus)))
+        return any(t in DOC_WORDS for t in toks) and not neg_doc, neg_doc
+
+    def _names(self, focus: str) -> tuple[str, ...]:
+        """Name-like words (not English, not code) standing next to the ask about them."""
         names = []
         for m in re.finditer(r"[A-Za-z][A-Za-z0-9]*(?:[-.][A-Za-z0-9]+)*", _URL.sub(" ", self._strip_names(focus))):
             w = m.group(0)
@@ -352,32 +378,23 @@ class QueryAnalyzer:
             ws = [x.lower() for x in re.findall(r"[A-Za-z][\w.-]*", focus)]
             asks = [i for i, x in enumerate(ws) if stem(x) in _SUPPORT_INTENT or (self.correct(x) and stem(self.correct(x)) in _SUPPORT_INTENT)]
             names = [n for n in names if any(abs(i - j) <= 5 for i, x in enumerate(ws) if x == n for j in asks)]
-        reduced = None
-        if self.vocab:
-            def keep(m: re.Match) -> str:
-                lw = m.group(0).lower()
-                if lw in STOPWORDS or stem(lw) in INTENT or lw in self.known_words or any(p in self.known_words for p in re.split(r"[-.]", lw)):
-                    return m.group(0)
-                if SYNONYMS.get(stem(lw)) or is_misspelt_word(lw):
-                    return m.group(0)  # a typo of an everyday word ("acros") is not a subject the corpus lacks
-                return ""
-            r = re.sub(r"[A-Za-z][A-Za-z0-9]*(?:[-.][A-Za-z0-9]+)*", keep, focus)
-            if r.split() != focus.split():
-                reduced = " ".join(r.split()) or "?"
-        return Query(
-            original=question,
-            text=focus[:2000],
-            mentioned=self.mentioned(question),
-            terms=tuple(terms),
-            all_tokens=tuple(toks),
-            asserts_docs=doc_hit and not neg_doc,
-            negates_docs=neg_doc,
-            names=tuple(names),
-            support_intent=any(t in _SUPPORT_INTENT for t in toks),
-            reduced=reduced,
-            info_request=is_info_request(focus),
-            modifiers=modifier_pairs(self._strip_names(focus, fill=",")),
-        )
+        return tuple(names)
+
+    def _reduced(self, focus: str) -> str | None:
+        """The question without the words the corpus never uses (None when nothing goes)."""
+        if not self.vocab:
+            return None
+
+        def keep(m: re.Match) -> str:
+            lw = m.group(0).lower()
+            if lw in STOPWORDS or stem(lw) in INTENT or lw in self.known_words or any(p in self.known_words for p in re.split(r"[-.]", lw)):
+                return m.group(0)
+            if SYNONYMS.get(stem(lw)) or is_misspelt_word(lw):
+                return m.group(0)  # a typo of an everyday word ("acros") is not a subject the corpus lacks
+            return ""
+
+        r = re.sub(r"[A-Za-z][A-Za-z0-9]*(?:[-.][A-Za-z0-9]+)*", keep, focus)
+        return " ".join(r.split()) or "?" if r.split() != focus.split() else None
 
     def _strip_names(self, text: str, fill: str = " ") -> str:
         """The text with provider names blanked out (keeps original case)."""
