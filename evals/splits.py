@@ -48,9 +48,13 @@ def corpus_for(split: str, tmp: Path, with_vendors: bool) -> Path:
     return out
 
 
+READER = None  # None: the shipped reader (models/reader) when there is one; False: the rules engine alone
+
+
 def answer_all(items: list[dict], corpus: Path, tmp: Path, embedder) -> list[tuple[dict, dict]]:
     """(item, provider → finding) for every item, from a fresh index of ``corpus``."""
-    bot = Bot.open(Settings(corpus_dir=corpus, index_dir=tmp / f"index-{corpus.name}"), embedder=embedder, notify=lambda m: None)
+    settings = Settings(corpus_dir=corpus, index_dir=tmp / f"index-{corpus.name}", max_question_chars=1_000_000)
+    bot = Bot.open(settings, embedder=embedder, notify=lambda m: None, reader=READER)
     try:
         return [(it, {f.provider: f for f in bot.answer(it["question"], it["provider"]).findings}) for it in items]
     finally:
@@ -112,7 +116,13 @@ def main() -> int:
     ap.add_argument("splits", nargs="*", default=["train", "validation"])
     ap.add_argument("--misses", type=Path, help="write every miss here (JSONL)")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--rules-only", action="store_true", help="the rules engine alone, without the trained reader")
+    ap.add_argument("--reader", type=Path, help="a reader folder other than models/reader (e.g. an ablation)")
     a = ap.parse_args()
+    global READER
+    from bot.engine.reader import ReaderModel
+
+    READER = False if a.rules_only else ReaderModel.load(a.reader) if a.reader else None
     from bot.engine.embed import get_embedder
 
     embedder, misses, report = get_embedder("minilm"), [], {}

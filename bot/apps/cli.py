@@ -104,6 +104,34 @@ def _open_bot(settings: Settings):
     return Bot.open(settings, notify=lambda m: err.print(f"[dim]{m}[/]"), on_progress=_progress_cb(err))
 
 
+def explain_dict(exp) -> dict:
+    return exp.to_dict()
+
+
+def render_explain(console: Console, exp) -> None:
+    """The explain trace as tables: the ask, then per vendor the decision and its candidates."""
+    d = exp.to_dict()
+    ask = d["ask"]
+    console.print(Text.assemble(("Ask: ", "bold"), ask["text"][:400]), soft_wrap=True)
+    console.print(f"terms: {', '.join(ask['terms'][:12]) or '-'}; tool names: {', '.join(ask['names']) or '-'}; "
+                  f"fact request: {ask['fact_request']}; support intent: {ask['support_intent']}", soft_wrap=True)
+    for v in d["vendors"]:
+        r = v.get("reader")
+        head = f"{v['provider']}: {v['verdict']} ({v['confidence']:.2f}) — rules said {v['rules']['verdict']} ({v['rules']['confidence']:.2f})"
+        if r:
+            head += f"; reader score {r['score']:.2f} vs threshold {r['threshold']:.2f}"
+        t = Table(title=head, show_lines=False)
+        for col in ("#", "relevance", "covered / best-effort / not-covered", "dense rank", "keyword rank", "passage"):
+            t.add_column(col, overflow="fold")
+        for n, c in enumerate((r or {}).get("candidates", [])[:6], 1):
+            p = c["verdict_probs"]
+            t.add_row(str(n), f"{c['relevance']:.2f}", f"{p['covered']:.2f} / {p['best-effort']:.2f} / {p['not-covered']:.2f}",
+                      str(c["dense_rank"]), str(c["keyword_rank"]), f"{c['section']}: {c['text'][:140]}")
+        console.print(t)
+        console.print(f"  why: {v['why']}", soft_wrap=True)
+        console.print(f"  rules trace: {' · '.join(v['rules']['trace'])}", soft_wrap=True)
+
+
 def render_answer(console: Console, ans, providers) -> None:
     label, style = BADGE[ans.verdict]
     console.print(Text.assemble(("Q: ", "bold"), ans.question if len(ans.question) < 300 else ans.question[:297] + "…"))
@@ -136,6 +164,7 @@ def ask(
     question: str = typer.Argument(..., help="The question or ticket text; '-' reads standard input."),
     provider: Optional[str] = typer.Option(None, "--provider", "-p", help="Scope to one provider: its id or any of its names (see `triage providers`)."),
     as_json: bool = JsonOpt,
+    explain: bool = typer.Option(False, "--explain", help="Also show how each verdict was reached: the extracted ask, the candidates with their ranks, the reader's and the rules' scores."),
     index: Optional[Path] = IndexOpt,
     corpus: Optional[Path] = CorpusOpt,
 ):
@@ -145,13 +174,50 @@ def ask(
             question = sys.stdin.read()
         settings = _settings(index, corpus)
         bot = _open_bot(settings)
-        ans = bot.answer(question, provider)
+        exp = bot.explain(question, provider) if explain else None
+        ans = exp.answer if exp else bot.answer(question, provider)
     except BotError as e:
         _fail(e, as_json)
     if as_json:
-        print(json.dumps(ans.to_dict(), ensure_ascii=False, indent=1))
-    else:
-        render_answer(out, ans, bot.providers)
+        print(json.dumps({**ans.to_dict(), **({"explain": explain_dict(exp)} if exp else {})}, ensure_ascii=False, indent=1))
+        return
+    render_answer(out, ans, bot.providers)
+    if exp:
+        render_explain(out, exp)
+
+
+@app.command()
+def train(
+    data: Path = typer.Option(Path("evals"), "--data", help="Folder with train/, validation/ and vendors/ (see evals/SPEC.md)."),
+    out_dir: Path = typer.Option(None, "--out", help="Where the model goes (default: BOT_READER_DIR, models/reader)."),
+    epochs: int = typer.Option(10, "--epochs", min=1, help="Passes over the training pairs."),
+    seed: int = typer.Option(0, "--seed", help="Seed of numpy, torch and the sample order."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Read only this many tickets per split (a quick check)."),
+    no_rules: bool = typer.Option(False, "--no-rule-features", help="Train the reader without the rules engine's reading (ablation)."),
+    as_json: bool = JsonOpt,
+    corpus: Optional[Path] = CorpusOpt,
+):
+    """Train the reader from the labelled splits, calibrate its threshold on validation, write it."""
+    from ..engine.train import TrainParams, train as run_training
+
+    try:
+        settings = _settings(None, corpus)
+        params = TrainParams(epochs=epochs, seed=seed, limit=limit, rule_features=not no_rules)
+        notify = (lambda m: None) if as_json else (lambda m: err.print(m, soft_wrap=True))
+        rep = run_training(settings, data, out_dir or settings.reader_dir, params, notify=notify)
+    except BotError as e:
+        _fail(e, as_json)
+    if as_json:
+        print(json.dumps({"threshold": rep.model.threshold, "threshold_rule": rep.threshold_rule, "figures": rep.figures, "seconds": rep.seconds}, indent=1))
+        return
+    t = Table(title=f"reader trained in {rep.seconds:.0f}s; threshold {rep.model.threshold:.2f} ({rep.threshold_rule})")
+    for col in ("split", "engine", "pairs", "accuracy", "decided precision", "escalated", "evidence hit@3"):
+        t.add_column(col, justify="left" if col in ("split", "engine") else "right")
+    for split, by in rep.figures.items():
+        for engine, f in by.items():
+            t.add_row(split, engine, str(f["pairs"]), f"{f['accuracy']:.3f}", f"{f['decided_precision']:.3f}", f"{f['escalated']:.3f}",
+                      f"{f['evidence_hit_at_3']:.3f}" if engine == "reader" else "-")
+    out.print(t)
 
 
 @app.command("index")

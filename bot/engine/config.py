@@ -31,3 +31,6 @@ class EngineSettings(BaseSettings):
 
     session_ttl_seconds: float = Field(3600.0, description="A conversation's last turn is forgotten after this long without use.")
     max_sessions: int = Field(10_000, description="Conversations remembered at once (least recently used go first).")
+
+    reader: bool = Field(True, description="Decide verdicts with the trained reader when `reader_dir` holds one (false: the rules engine alone).")
+    reader_dir: Path = Field(ROOT / "models" / "reader", description="Folder of the trained reader (reader.npz, reader.json; `triage train` writes it).")

@@ -7,8 +7,9 @@ one call that turns a question into an :class:`~bot.types.Answer`.
 
 from __future__ import annotations
 
+import logging
 import sys
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 import time
 from typing import Callable, Sequence
 
@@ -17,10 +18,11 @@ import numpy as np
 from .answer import compose
 from .config import EngineSettings
 from .embed import Embedder, get_embedder
-from .errors import IndexMissingError, IndexStaleError, InputError, TooLargeError
+from .errors import IndexCorruptError, IndexMissingError, IndexStaleError, InputError, TooLargeError
 from .index import Index, build_index, read_manifest, staleness
 from .params import JudgeParams
 from .providers import ProviderNames
+from . import reader as rd
 from .query import Query, QueryAnalyzer
 from .retrieve import Hit, HybridRetriever, KeywordIndex
 from .session import FollowUpResolver, Resolution, SessionStore, Turn
@@ -54,9 +56,72 @@ def ensure_index(settings: EngineSettings, embedder: Embedder, notify: Notify = 
         notify(f"Index refreshed: {r.message} in {r.seconds:.1f}s.")
 
 
+def load_reader(settings: EngineSettings) -> "rd.ReaderModel | None":
+    """The trained reader in ``settings.reader_dir``, if it is on and there is one."""
+    folder = settings.reader_dir
+    if not settings.reader or not (folder / rd.WEIGHTS_FILE).exists():
+        return None
+    try:
+        return rd.ReaderModel.load(folder)
+    except (OSError, ValueError, KeyError) as e:
+        raise IndexCorruptError(f"the trained reader in {folder} is unreadable ({type(e).__name__}: {e})",
+                                hint="run `triage train` to rebuild it, or set BOT_READER=false") from None
+
+
+@dataclass(frozen=True)
+class VendorTrace:
+    """How one vendor's finding was reached (see :meth:`Bot.explain`)."""
+
+    provider: str
+    rule: Finding  # the rules engine's finding (its trace names the steps and rule ids)
+    final: Finding  # what the answer says (the reader's, when there is one)
+    hits: tuple[Hit, ...]  # retrieved chunks with their fused, dense and keyword scores and ranks
+    cands: "rd.Candidates | None"
+    reading: "rd.Reading | None"
+
+
+@dataclass(frozen=True)
+class Explanation:
+    query: Query
+    answer: Answer
+    vendors: tuple[VendorTrace, ...]
+    units: list = field(default_factory=list, repr=False, compare=False)  # the index's units (for to_dict)
+
+    def to_dict(self, top: int = 8) -> dict:
+        """The trace as JSON: the extracted ask, then per vendor the rules' finding and trace,
+        the reader's decision, and the ``top`` candidates with their ranks and scores."""
+        q = self.query
+        ask = {"text": q.text, "terms": list(q.terms), "names": list(q.names), "fact_request": q.info_request,
+               "support_intent": q.support_intent, "asserts_docs": q.asserts_docs, "retained": round(q.retained, 3)}
+        return {"ask": ask, "vendors": [self._vendor(v, top) for v in self.vendors]}
+
+    def _vendor(self, v: VendorTrace, top: int) -> dict:
+        out = {"provider": v.provider, "verdict": v.final.verdict, "confidence": round(v.final.confidence, 3),
+               "why": v.final.reason, "trace": list(v.final.trace),
+               "rules": {"verdict": v.rule.verdict, "confidence": round(v.rule.confidence, 3), "trace": list(v.rule.trace)},
+               "retrieved": [{"rank": h.rank, "section": h.chunk.section, "fused": round(h.score, 4), "dense": round(h.dense, 3),
+                              "keyword": round(h.keyword, 3)} for h in v.hits]}
+        r = v.reading
+        if r is not None:
+            out["reader"] = {"verdict": r.verdict, "score": round(r.score, 3), "decides": round(r.decides, 3), "threshold": r.threshold,
+                             "candidates": [self._candidate(r, int(k)) for k in r.order[:top]]}
+        return out
+
+    def _candidate(self, r: "rd.Reading", k: int) -> dict:
+        u = self.units[int(r.cands.ids[k])]
+        feats = dict(zip(rd.UNIT_FEATURES, (round(float(x), 3) for x in r.cands.x[k])))
+        return {"text": " ".join(u.text.split())[:240], "section": u.section, "relevance": round(float(r.relevance[k]), 3),
+                "verdict_probs": dict(zip(rd.VERDICTS, (round(float(x), 3) for x in r.verdicts[k]))),
+                "dense_rank": int(r.cands.dense_rank[k]) + 1, "keyword_rank": int(r.cands.keyword_rank[k]) + 1,
+                "features": {k2: v2 for k2, v2 in feats.items() if v2}}
+
+
 class Bot:
-    def __init__(self, settings: EngineSettings, embedder: Embedder, index: Index, *, params: JudgeParams = JudgeParams()):
+    def __init__(self, settings: EngineSettings, embedder: Embedder, index: Index, *, params: JudgeParams = JudgeParams(),
+                 reader: "rd.ReaderModel | None" = None):
         self.settings = settings
+        self.reader = reader
+        self._unit_table: rd.UnitTable | None = None
         self.embedder = embedder
         self.index = index
         self.providers = index.providers
@@ -69,11 +134,19 @@ class Bot:
         self.followups = FollowUpResolver(self.providers, self.analyzer)
 
     @classmethod
-    def open(cls, settings: EngineSettings | None = None, *, embedder: Embedder | None = None, notify: Notify = _stderr, on_progress=None, params: JudgeParams = JudgeParams()) -> "Bot":
+    def open(cls, settings: EngineSettings | None = None, *, embedder: Embedder | None = None, notify: Notify = _stderr, on_progress=None,
+             params: JudgeParams = JudgeParams(), reader: "rd.ReaderModel | bool | None" = None) -> "Bot":
+        """``reader``: a model, False for the rules engine alone, or None for the one in
+        ``settings.reader_dir`` (when ``settings.reader`` is on and the folder holds one)."""
         settings = settings or EngineSettings()
         embedder = embedder or get_embedder(settings.embedder)
         ensure_index(settings, embedder, notify, on_progress)
-        return cls(settings, embedder, Index.open(settings.index_dir), params=params)
+        model = reader if isinstance(reader, rd.ReaderModel) else load_reader(settings) if reader is None else None
+        if model is not None and model.meta.get("model_id", embedder.model_id) != embedder.model_id:
+            logging.getLogger("bot.reader").info("the trained reader was made with %s; this process embeds with %s: rules engine alone",
+                                                 model.meta["model_id"], embedder.model_id)
+            model = None
+        return cls(settings, embedder, Index.open(settings.index_dir), params=params, reader=model)
 
     # -- input checks -------------------------------------------------------------------
 
@@ -136,11 +209,44 @@ class Bot:
         return [self._answer(qr, sc, v) for qr, sc, v in zip(queries, scopes, vecs[: len(queries)])]
 
     def _answer(self, query: Query, scope: list[str], qvec: np.ndarray) -> Answer:
+        return self._decide(query, scope, qvec).answer
+
+    def _decide(self, query: Query, scope: list[str], qvec: np.ndarray, *, candidates: bool = False) -> Explanation:
+        """Per vendor: the rules engine's finding, then (with a reader) the reader's decision
+        over every unit of the vendor, with the rules' reading among its features."""
         hits = self.retriever.retrieve(qvec, list(query.all_tokens), scope)
-        findings: list[Finding] = [
-            self.judge.decide(query, p, hits.get(p, []), qvec, self.settings.citations, self.index.docs) for p in scope
-        ]
-        return compose(query.original, findings, self.providers, self.settings.escalate_below)
+        kw = self.keyword.scores(list(query.all_tokens)) if self.reader is not None or candidates else None
+        vendors = []
+        for p in scope:
+            rule = self.judge.decide(query, p, hits.get(p, []), qvec, self.settings.citations, self.index.docs)
+            cands = rd.candidates(self.unit_table, query, qvec, kw, p, rule) if kw is not None else None
+            reading = rd.read(self.reader, cands) if self.reader is not None else None
+            final = rd.finding(reading, rule, self.unit_table, self.index.docs, self.settings.citations) if reading else rule
+            vendors.append(VendorTrace(p, rule, final, tuple(hits.get(p, [])), cands, reading))
+        answer = compose(query.original, [v.final for v in vendors], self.providers, self.settings.escalate_below)
+        return Explanation(query, answer, tuple(vendors), self.index.units)
+
+    def explain(self, question: str, provider: str | None = None, *, candidates: bool = True) -> Explanation:
+        """Everything behind :meth:`answer`: the ticket's extracted ask, and per vendor the
+        retrieved passages with their ranks, the rules engine's finding and trace, and the
+        reader's score for every unit of the policy with why it decided or abstained."""
+        self.check_question(question)
+        query = self.analyzer.analyze(question)
+        texts = [query.text] + ([query.reduced] if query.reduced is not None else [])
+        vecs = self.embedder.embed(texts, batch_size=self.settings.batch_size)
+        if query.reduced is not None:
+            query = replace(query, retained=float(vecs[0] @ vecs[1]))
+        return self._decide(query, self.scope(query, provider), vecs[0], candidates=candidates)
+
+    @property
+    def unit_table(self) -> "rd.UnitTable":
+        """The reader's per-unit features, built on first use (a few ms)."""
+        if self._unit_table is None:
+            self._unit_table = rd.UnitTable(self.judge, self.index, self.keyword)
+        return self._unit_table
+
+    def unit_quote(self, ui: int) -> str:
+        return rd.unit_quote(self.unit_table, self.index.docs, ui)[2]
 
     def ask(self, question: str, provider: str | None = None, session_id: str | None = None) -> tuple[Answer, Resolution]:
         """:meth:`answer` for a conversation: within ``session_id`` a follow-up ("and on
@@ -200,7 +306,7 @@ class Bot:
                 f"build {index.build_id} in {self.index.dir} was made with {built_with}; this process embeds with {self.embedder.model_id}",
                 hint="rebuild with the same BOT_EMBEDDER (`triage index`), or restart with the model the index was built with",
             )
-        return type(self)(self.settings, self.embedder, index, params=self.judge.params)
+        return type(self)(self.settings, self.embedder, index, params=self.judge.params, reader=self.reader)
 
     def close(self) -> None:
         """Release the index (its Chroma client and its hold on the build folder). Idempotent.

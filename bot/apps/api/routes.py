@@ -48,7 +48,9 @@ def add_answers(app: FastAPI, state: AppState, settings: Settings) -> None:
         ans, res = bot.ask(clean_question(body.question), body.provider, sid)
         aid = uuid.uuid4().hex
         state.store.record([AnswerRecord(aid, body.question, res.question, ans, res.provider, sid)])
-        return JSONResponse({**ans.to_dict(), "question": body.question, "resolved_question": res.question, "answer_id": aid, "session_id": sid})
+        extra = {"explain": bot.explain(res.question, res.provider).to_dict()} if body.explain else {}
+        return JSONResponse({**ans.to_dict(), "question": body.question, "resolved_question": res.question, "answer_id": aid,
+                             "session_id": sid, **extra})
 
     @app.post("/v1/classify", response_model=ClassifyOut, responses=API_ERRORS, tags=["answers"], summary="Answer a batch of tickets, in order")
     def classify(body: ClassifyIn):

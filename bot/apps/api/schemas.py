@@ -31,6 +31,8 @@ class AskIn(_In):
         description="Conversation id: follow-ups ('and on <provider>?', 'what about <tool>?') resolve against "
         "the previous turn of the same session. One is created and returned when null.",
     )
+    explain: bool = Field(False, description="Also return `explain`: the extracted ask and, per vendor, the candidates with their ranks, "
+                          "the reader's and the rules engine's scores, and why the verdict or abstention was chosen.")
 
 
 class TicketIn(_In):
@@ -80,6 +82,7 @@ class AnswerOut(BaseModel):
 class AskOut(AnswerOut):
     resolved_question: str = Field(..., description="The question answered: a follow-up rewritten from the previous turn.")
     session_id: str
+    explain: dict[str, Any] | None = Field(None, description="With `\"explain\": true`: how each verdict was reached (see `triage ask --explain`).")
 
 
 class ClassifiedOut(AnswerOut):
