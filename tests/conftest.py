@@ -198,6 +198,15 @@ def real_bot(real_env):
 
 
 @pytest.fixture(scope="session")
+def rules_bot(real_env):
+    """The real model with the rules engine alone (no trained reader): for tests that pin
+    what the rules engine reads, a component the reader builds on."""
+    from bot.engine.service import Bot
+
+    return Bot.open(real_env.settings(auto_index=False), embedder=real_env.embedder, notify=silent, reader=False)
+
+
+@pytest.fixture(scope="session")
 def hash_env(tmp_path_factory) -> Env:
     """A hash-embedder index of a copy of the repo corpus, shared read-only."""
     from bot.engine.embed import HashEmbedder

@@ -352,10 +352,11 @@ LABELLED = [  # id, provider column, text, expected verdict per provider, expect
 
 
 @pytest.mark.slow
-def test_verdicts_on_a_small_labelled_ticket_file(real_bot, tmp_path):
+def test_verdicts_on_a_small_labelled_ticket_file(rules_bot, tmp_path):
+    """Routes and multi-question notes on tickets whose verdicts the rules engine reads."""
     inp = write_csv(tmp_path / "labelled.csv", ["id", "provider", "body"], [[i, p, t] for i, p, t, _, _ in LABELLED] + [["L11", "gke", "Is Istio supported?"]])
     out = tmp_path / "out.jsonl"
-    s = run(real_bot, inp, out)
+    s = run(rules_bot, inp, out)
     rows = {r["id"]: r for r in read_jsonl(out)}
     for i, _, _, verdicts, route in LABELLED:
         r = rows[i]

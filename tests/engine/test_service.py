@@ -125,7 +125,7 @@ def nke_env(tmp_path_factory, minilm) -> Env:
 
 @pytest.fixture(scope="module")
 def nke_bot(nke_env):
-    return Bot.open(nke_env.settings(auto_index=False), embedder=nke_env.embedder, notify=silent)
+    return Bot.open(nke_env.settings(auto_index=False), embedder=nke_env.embedder, notify=silent, reader=False)
 
 
 @pytest.mark.slow

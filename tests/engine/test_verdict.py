@@ -1,5 +1,5 @@
-"""Verdicts, through the public API (bot.verdict internals are being reworked, so the
-behaviour is pinned at ``Bot.answer`` level), plus the composition rules of bot.answer."""
+"""The rules engine's verdicts (no trained reader: ``rules_bot``), pinned at ``Bot.answer`` level
+(the reader reads its findings as features), plus the composition rules of bot.answer."""
 
 from __future__ import annotations
 
@@ -23,8 +23,8 @@ def _by_provider(ans):
 
 
 @pytest.mark.slow
-def test_istio_is_not_covered_by_either_provider(real_bot, real_env):
-    ans = real_bot.answer("Is Istio supported?")
+def test_istio_is_not_covered_by_either_provider(rules_bot, real_env):
+    ans = rules_bot.answer("Is Istio supported?")
     f = _by_provider(ans)
     assert set(f) == {"aks", "oke"}
     assert f["aks"].verdict == "not-covered" and f["oke"].verdict == "not-covered"
@@ -33,36 +33,36 @@ def test_istio_is_not_covered_by_either_provider(real_bot, real_env):
         quotes = [c.quote for c in f[p].citations]
         assert any(THIRD_PARTY in q and "Istio" in q for q in quotes), (p, quotes)
         assert f[p].citations[0].doc.startswith(p + "/")
-    assert assert_citations_exact(ans, real_env.corpus_dir, real_bot.index.docs) >= 2
+    assert assert_citations_exact(ans, real_env.corpus_dir, rules_bot.index.docs) >= 2
 
 
 @pytest.mark.slow
-def test_helm_is_best_effort_on_aks_not_covered_on_oke(real_bot, real_env):
-    ans = real_bot.answer("Is Helm supported?")
+def test_helm_is_best_effort_on_aks_not_covered_on_oke(rules_bot, real_env):
+    ans = rules_bot.answer("Is Helm supported?")
     f = _by_provider(ans)
     assert f["aks"].verdict == "best-effort"
     assert f["oke"].verdict == "not-covered"
     assert ans.verdict == "mixed"
     assert any(HELM_NOTE in c.quote for c in f["aks"].citations)
     assert any(THIRD_PARTY in c.quote and "Helm" in c.quote for c in f["oke"].citations)
-    assert_citations_exact(ans, real_env.corpus_dir, real_bot.index.docs)
+    assert_citations_exact(ans, real_env.corpus_dir, rules_bot.index.docs)
 
 
 @pytest.mark.slow
-def test_how_to_questions_fall_under_the_policys_how_to_category(real_bot, real_env):
-    ans = real_bot.answer("How do I write a Deployment manifest?")
+def test_how_to_questions_fall_under_the_policys_how_to_category(rules_bot, real_env):
+    ans = rules_bot.answer("How do I write a Deployment manifest?")
     for f in ans.findings:
         assert f.verdict == "not-covered"
         assert any("how to use Kubernetes" in c.quote for c in f.citations)
-    assert_citations_exact(ans, real_env.corpus_dir, real_bot.index.docs)
+    assert_citations_exact(ans, real_env.corpus_dir, rules_bot.index.docs)
     # a how-to about something the corpus never speaks of stays undecided
-    off = real_bot.answer("How do I write a Python function that parses a JSON config file?")
+    off = rules_bot.answer("How do I write a Python function that parses a JSON config file?")
     assert {f.verdict for f in off.findings} == {"unknown"}
 
 
 @pytest.mark.slow
-def test_price_question_is_unknown_and_escalated(real_bot):
-    ans = real_bot.answer("What's the price of a node?")
+def test_price_question_is_unknown_and_escalated(rules_bot):
+    ans = rules_bot.answer("What's the price of a node?")
     f = _by_provider(ans)
     assert {p: x.verdict for p, x in f.items()} == {"aks": "unknown", "oke": "unknown"}
     assert ans.verdict == "unknown"
@@ -71,30 +71,30 @@ def test_price_question_is_unknown_and_escalated(real_bot):
 
 
 @pytest.mark.slow
-def test_a_kind_the_policy_never_names_is_not_decided_by_the_general_passage(real_bot):
+def test_a_kind_the_policy_never_names_is_not_decided_by_the_general_passage(rules_bot):
     # the policies speak of worker nodes, never of ARM-based ones
-    ans = real_bot.answer("Can I run ARM-based worker nodes?")
+    ans = rules_bot.answer("Can I run ARM-based worker nodes?")
     for f in ans.findings:
         assert f.verdict == "unknown", (f.provider, f.reason)
         assert '"ARM"' in f.reason
     assert ans.escalate is True
     # without the narrowing word the same passages decide it
-    plain = _by_provider(real_bot.answer("Who patches the worker nodes' OS?"))
+    plain = _by_provider(rules_bot.answer("Who patches the worker nodes' OS?"))
     assert plain["aks"].verdict == "covered"
 
 
 @pytest.mark.slow
-def test_a_sibling_kind_in_the_passage_does_not_decide_the_asked_kind(real_bot):
+def test_a_sibling_kind_in_the_passage_does_not_decide_the_asked_kind(rules_bot):
     # one policy excludes "Kubernetes Alpha features" and never says "beta"; the other says both
-    f = _by_provider(real_bot.answer("Are Kubernetes beta features supported?"))
+    f = _by_provider(rules_bot.answer("Are Kubernetes beta features supported?"))
     assert f["oke"].verdict == "unknown" and '"beta"' in f["oke"].reason
     assert f["aks"].verdict == "not-covered"
     assert any("beta" in c.quote for c in f["aks"].citations)
 
 
 @pytest.mark.slow
-def test_verdicts_come_with_reasons_and_confidence(real_bot):
-    ans = real_bot.answer("Is Istio supported?")
+def test_verdicts_come_with_reasons_and_confidence(rules_bot):
+    ans = rules_bot.answer("Is Istio supported?")
     for f in ans.findings:
         assert 0.0 < f.confidence <= 1.0
         assert f.reason

@@ -137,7 +137,7 @@ def test_reload_with_the_real_model_answers_the_new_vendor(real_env, tmp_path):
     corpus = copy_corpus(tmp_path / "corpus")
     shutil.copytree(real_env.index_dir, tmp_path / "index", ignore=shutil.ignore_patterns(".lock"))
     s = Settings(corpus_dir=corpus, index_dir=tmp_path / "index", embedder="minilm", auto_index=False)
-    holder = BotHolder.of(Bot.open(s, embedder=real_env.embedder, notify=silent))
+    holder = BotHolder.of(Bot.open(s, embedder=real_env.embedder, notify=silent, reader=False))
     _add_nke(corpus)
     rep = build_index(corpus, tmp_path / "index", real_env.embedder)
     assert rep.changed and 0 < rep.embedded < 40 and rep.reused > 300
