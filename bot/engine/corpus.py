@@ -509,6 +509,8 @@ class _Cutter:
         for b, path, lab, lab_block in paras:
             if id(b) in lead_ids:
                 continue  # a list lead-in lives in the chunks of its bullets
+            if not doc.text[b.start : b.end].strip():
+                continue  # an empty block ("> " alone on a line) says nothing
             spans = ([_span(doc, "label", lab_block)] if lab_block is not None else []) + [_span(doc, "body", b)]
             c = self.add_chunk("matrix-row" if lab else "paragraph", path, spans)
             self.add_units(c, b, "body", path, [], lab)
@@ -516,6 +518,8 @@ class _Cutter:
     def notes(self, notes: list[_Placed]) -> None:
         doc = self.doc
         for b, path, lab, ctx in notes:
+            if not doc.text[b.start : b.end].strip():
+                continue  # an empty note ("> " alone on a line) says nothing
             spans = ([_span(doc, "context", ctx)] if ctx is not None else []) + [_span(doc, "note", b)]
             c = self.add_chunk("note", path, spans)
             qualified = _span(doc, "context", ctx) if ctx is not None else None

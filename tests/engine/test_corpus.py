@@ -268,3 +268,14 @@ def test_duplicate_document_ids_are_refused(tmp_path):
     (root / "aks" / "support-policies.txt").write_bytes((root / AKS_DOC).read_bytes())
     with pytest.raises(CorpusError, match="both give document id aks/support-policies"):
         load_corpus(root)
+
+
+def test_an_empty_quote_line_is_skipped_not_a_crash(tmp_path):
+    """A '> ' line alone (an empty note) once made chunking fail with a traceback."""
+    folder = tmp_path / "corpus" / "zz"
+    folder.mkdir(parents=True)
+    (folder / "p.md").write_text(
+        "---\nprovider: zz\nvendor: Zed\nproduct: Zed Cloud\ntitle: T\nurl: https://zed.example\n---\n\n"
+        "# T\n\nSome text here.\n\n> \n\nMore text.\n", encoding="utf-8")
+    chunks, units = chunk_document(load_document(folder / "p.md", tmp_path / "corpus"))
+    assert [c.kind for c in chunks] == ["paragraph", "paragraph"] and len(units) == 2
