@@ -254,12 +254,26 @@ def index_cmd(
     out.print(Panel(t, title="triage index", title_align="left"))
 
 
+def _write_traces(bot, items, misses: list[dict], path: Path) -> None:
+    """One line per missed item: its id, what was expected, and the whole explain trace."""
+    by_id = {it.id: it for it in items}
+    missed = list(dict.fromkeys(m["id"] for m in misses))
+    with path.open("w", encoding="utf-8") as f:
+        for i in missed:
+            it = by_id[i]
+            exp = bot.explain(it.question, it.provider)
+            row = {"id": i, "expected": it.expected, "evidence": it.evidence, "got": {v.provider: v.final.verdict for v in exp.vendors},
+                   "explain": exp.to_dict()}
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
 @app.command("eval")
 def eval_cmd(
     file: Path = typer.Argument(..., help="JSONL eval file (id, question, provider, expected, evidence)."),
     as_json: bool = JsonOpt,
     repeats: int = typer.Option(1, "--repeats", min=1, help="Time each question N times for steadier latency."),
     show_misses: int = typer.Option(30, "--misses", help="How many misses to list."),
+    traces: Optional[Path] = typer.Option(None, "--traces", help="Write the explain trace of every miss to this JSONL file."),
     index: Optional[Path] = IndexOpt,
     corpus: Optional[Path] = CorpusOpt,
 ):
@@ -274,6 +288,8 @@ def eval_cmd(
         with Progress(console=err, transient=True, disable=as_json or not err.is_terminal) as prog:
             task = prog.add_task("evaluating", total=len(items))
             rep = evaluate(bot, items, progress=lambda n: prog.advance(task, n), repeats=repeats)
+        if traces is not None:
+            _write_traces(bot, items, rep["misses"], traces)
     except BotError as e:
         _fail(e, as_json)
     if as_json:

@@ -141,6 +141,19 @@ def test_eval_json_reports_the_metrics(cli, tmp_path):
     assert d["verdict_accuracy"] == 1.0 and d["evidence_hit_at_3"] == 1.0  # the hash bot gets these three right
 
 
+def test_eval_writes_the_trace_of_every_miss(cli, tmp_path):
+    f = tmp_path / "small.jsonl"
+    wrong = [{**i, "expected": {p: ("covered" if v != "covered" else "not-covered") for p, v in i["expected"].items()}} for i in EVAL_ITEMS]
+    f.write_text("".join(json.dumps(i) + "\n" for i in wrong), encoding="utf-8")
+    out = tmp_path / "traces.jsonl"
+    r = run_triage(["eval", f, "--json", "--traces", out], cli["env"], cwd=cli["root"])
+    assert r.returncode == 0, r.stderr
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [row["id"] for row in rows] == [i["id"] for i in wrong]
+    for row in rows:
+        assert row["explain"]["ask"]["text"] and row["explain"]["vendors"] and row["got"]
+
+
 def test_eval_bad_file_fails_cleanly(cli, tmp_path):
     f = tmp_path / "bad.jsonl"
     f.write_text('{"id": "x", "question": "q", "expected": {"aks": "maybe"}}\n')
