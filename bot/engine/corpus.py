@@ -40,8 +40,6 @@ CHUNKER_VERSION = "3"
 _FRONT = re.compile(r"\A\ufeff?---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.S)
 _HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$")
 _ADMONITION = re.compile(r"^([ \t]*)>[ \t]*(?:\[!(\w+)\]|\*\*(note|important|warning|tip|caution)\*\*:?)[ \t]*(.*)$", re.I)
-_TABLE_ROW = re.compile(r"^\s*\|(.*\S)\s*\|\s*$")
-_TABLE_RULE = re.compile(r"^\s*\|?(?:\s*:?-{3,}:?\s*\|)+\s*:?-*:?\s*\|?\s*$")
 _QUOTE = re.compile(r"^([ \t]*)>[ \t]?(.*)$")
 _ITEM = re.compile(r"^([ \t]*)(?:[-*+\u2022\u25aa\u25cf]|\d{1,3}[.)])[ \t]+(\S.*)$")
 _NOTE_LINE = re.compile(r"^([ \t]*)(note|important|warning|tip|caution):?[ \t]*$", re.I)
@@ -217,7 +215,7 @@ class _BlockReader:
             self.blank_before = True
             return
         ind = _indent(line)
-        steps = (self._heading, self._table_row, self._admonition, self._quote, self._note_line, self._item)
+        steps = (self._heading, self._admonition, self._quote, self._note_line, self._item)
         if not any(step(pos, line, ind) for step in steps):
             self._text(pos, line, ind)
         self.blank_before = False
@@ -228,18 +226,6 @@ class _BlockReader:
         self.close()
         s = pos + m.start(2)
         self.blocks.append(Block("heading", s, s + len(m.group(2)), level=len(m.group(1)), text=m.group(2)))
-        return True
-
-    def _table_row(self, pos: int, line: str, ind: int) -> bool:
-        """A Markdown table row is a passage of its own (one row of a responsibility matrix);
-        the separator row under the header is skipped."""
-        if not (self.markdown and (m := _TABLE_ROW.match(line))):
-            return False
-        self.close()
-        if not _TABLE_RULE.match(line):
-            self.blocks.append(Block("para", *_content(pos, line, m.start(1)), indent=ind))
-            self.blocks[-1].end = pos + m.end(1)
-            self.blocks[-1].text = self.text[self.blocks[-1].start : self.blocks[-1].end]
         return True
 
     def _admonition(self, pos: int, line: str, ind: int) -> bool:

@@ -279,21 +279,3 @@ def test_an_empty_quote_line_is_skipped_not_a_crash(tmp_path):
         "# T\n\nSome text here.\n\n> \n\nMore text.\n", encoding="utf-8")
     chunks, units = chunk_document(load_document(folder / "p.md", tmp_path / "corpus"))
     assert [c.kind for c in chunks] == ["paragraph", "paragraph"] and len(units) == 2
-
-
-def test_markdown_table_rows_are_passages_of_their_own(tmp_path):
-    """A responsibility matrix as a Markdown table: each row is its own chunk and unit (with
-    exact offsets); the separator row is not a passage."""
-    folder = tmp_path / "corpus" / "zz"
-    folder.mkdir(parents=True)
-    text = ("---\nprovider: zz\nvendor: Zed\nproduct: Zed Cloud\ntitle: T\nurl: https://zed.example\n---\n\n# Matrix\n\n"
-            "| Area | Zed | You | Support |\n| --- | :--- | --- | ---: |\n"
-            "| Backups | Taking them daily. | Restoring tests. | Supported |\n"
-            "| Raw backup files | Never handed out. | - | Not supported |\n\nAfter the table.\n")
-    (folder / "p.md").write_text(text, encoding="utf-8")
-    doc = load_document(folder / "p.md", tmp_path / "corpus")
-    chunks, units = chunk_document(doc)
-    rows = [doc.text[c.start : c.end] for c in chunks]
-    assert rows == ["Area | Zed | You | Support", "Backups | Taking them daily. | Restoring tests. | Supported",
-                    "Raw backup files | Never handed out. | - | Not supported", "After the table."]
-    assert all(doc.text[u.start : u.end] == u.text for u in units)
