@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import collections
 import json
-import shutil
 import statistics
 import sys
 import tempfile
@@ -24,28 +23,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bot import Bot, Settings  # noqa: E402
+from bot.engine.train import corpora, load_split  # noqa: E402
 
 VERDICTS = ("covered", "best-effort", "not-covered", "unknown")
-SEEDS = ("oke", "aks")
-
-
-def load(split: str) -> list[dict]:
-    items = []
-    for f in sorted((ROOT / "evals" / split).glob("*.jsonl")):
-        items += [json.loads(line) for line in f.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return items
-
-
-def corpus_for(split: str, tmp: Path, with_vendors: bool) -> Path:
-    """A temporary corpus: the repo's, plus the written vendors when asked."""
-    out = tmp / ("vendors" if with_vendors else "seeds")
-    shutil.copytree(ROOT / "corpus", out)
-    if with_vendors:
-        folders = [ROOT / "evals" / "vendors"] + ([ROOT / "evals" / "test" / "vendors"] if split == "test" else [])
-        for folder in folders:
-            for d in sorted(p for p in folder.iterdir() if p.is_dir()):
-                shutil.copytree(d, out / d.name)
-    return out
 
 
 READER = None  # None: the shipped reader (models/reader) when there is one; False: the rules engine alone
@@ -87,17 +67,12 @@ def score(rows: list[tuple[dict, str, str, object]]) -> dict:
 
 
 def run(split: str, embedder, misses: list) -> tuple[dict, object]:
-    items = load(split)
+    items = load_split(ROOT / "evals" / split)
     rows = []
     with tempfile.TemporaryDirectory() as t:
         tmp = Path(t)
-        seed = [it for it in items if it["provider"] in (None, *SEEDS)]
-        rest = [it for it in items if it["provider"] not in (None, *SEEDS)]
-        for group, with_vendors in ((seed, False), (rest, True)):
-            if not group:
-                continue
-            answered = answer_all(group, corpus_for(split, tmp, with_vendors), tmp, embedder)
-            for it, found in answered:
+        for group, corpus in corpora(items, ROOT / "corpus", ROOT / "evals", split, tmp):
+            for it, found in answer_all(group, corpus, tmp, embedder):
                 for p, exp in it["expected"].items():
                     rows.append((it, p, exp, found.get(p)))
     by_vendor = collections.defaultdict(list)

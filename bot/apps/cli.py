@@ -104,10 +104,6 @@ def _open_bot(settings: Settings):
     return Bot.open(settings, notify=lambda m: err.print(f"[dim]{m}[/]"), on_progress=_progress_cb(err))
 
 
-def explain_dict(exp) -> dict:
-    return exp.to_dict()
-
-
 def render_explain(console: Console, exp) -> None:
     """The explain trace as tables: the ask, then per vendor the decision and its candidates."""
     d = exp.to_dict()
@@ -179,7 +175,7 @@ def ask(
     except BotError as e:
         _fail(e, as_json)
     if as_json:
-        print(json.dumps({**ans.to_dict(), **({"explain": explain_dict(exp)} if exp else {})}, ensure_ascii=False, indent=1))
+        print(json.dumps({**ans.to_dict(), **({"explain": exp.to_dict()} if exp else {})}, ensure_ascii=False, indent=1))
         return
     render_answer(out, ans, bot.providers)
     if exp:

@@ -93,13 +93,13 @@ class HybridRetriever:
         self.top_k = top_k
         self.dense_k = dense_k
 
-    def retrieve(self, qvec: np.ndarray, qtokens: list[str], providers: list[str]) -> dict[str, list[Hit]]:
+    def retrieve(self, qvec: np.ndarray, qtokens: list[str], providers: list[str], kw: np.ndarray | None = None) -> dict[str, list[Hit]]:
         """Top chunks per provider. One Chroma query covers every provider in scope."""
         if not providers:
             return {}
         res = self.index.query(qvec, providers, min(len(self.index.chunks), self.dense_k * len(providers)))
         dense_sim: dict[str, float] = {cid: 1.0 - d for cid, d in zip(res["ids"][0], res["distances"][0])}
-        kw = self.keyword.scores(qtokens)
+        kw = self.keyword.scores(qtokens) if kw is None else kw  # the caller may have them already
         out: dict[str, list[Hit]] = {}
         for p in providers:
             dense_rank = [cid for cid in res["ids"][0] if self.index.chunk_by_id[cid].provider == p][: self.dense_k]

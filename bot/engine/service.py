@@ -226,8 +226,9 @@ class Bot:
     def _decide(self, query: Query, scope: list[str], qvec: np.ndarray, *, candidates: bool = False) -> Explanation:
         """Per vendor: the rules engine's finding, then (with a reader) the reader's decision
         over every unit of the vendor, with the rules' reading among its features."""
-        hits = self.retriever.retrieve(qvec, list(query.all_tokens), scope)
-        kw = self.keyword.scores(list(query.all_tokens)) if self.reader is not None or candidates else None
+        kw = self.keyword.scores(list(query.all_tokens))  # BM25 once: retrieval and the reader share it
+        hits = self.retriever.retrieve(qvec, list(query.all_tokens), scope, kw)
+        kw = kw if self.reader is not None or candidates else None
         vendors = []
         for p in scope:
             rule = self.judge.decide(query, p, hits.get(p, []), qvec, self.settings.citations, self.index.docs)

@@ -25,7 +25,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from .errors import InputError
-from .reader import ARRAYS, QUERY_FEATURES, UNIT_FEATURES, Candidates, ReaderModel, read
+from .reader import ARRAYS, QUERY_FEATURES, RULE_QUERY, RULE_UNIT, UNIT_FEATURES, Candidates, ReaderModel, read
 
 Notify = Callable[[str], None]
 VERDICT_INDEX = {"covered": 0, "best-effort": 1, "not-covered": 2}
@@ -183,7 +183,7 @@ def _tensors(p: Pair, scale: dict, params: TrainParams):
 
     x, z = p.cands.x.copy(), p.cands.z.copy()
     if not params.rule_features:
-        x[:, 6:8], z[0:5] = 0, 0
+        x[:, RULE_UNIT], z[RULE_QUERY] = 0, 0
     t = lambda a: torch.tensor(np.asarray(a, dtype=np.float32))  # noqa: E731
     target = -1 if p.expected == "unknown" or len(p.gold) == 0 else VERDICT_INDEX[p.expected]
     return (t((x - scale["x_mu"]) / scale["x_sd"]), t((z - scale["z_mu"]) / scale["z_sd"]), t(p.cands.u), t(p.cands.q),
