@@ -556,7 +556,7 @@ def _built_report(bid: str, old: dict | None, files: dict[str, str], chunks: lis
 def _write_records(path: Path, docs: list[Document], chunks: list[Chunk], units: list[Unit]) -> None:
     with path.open("w", encoding="utf-8") as f:
         for d in docs:
-            f.write(json.dumps({"type": "doc", "id": d.id, "provider": d.provider, "vendor": d.vendor, "product": d.product, "title": d.title, "url": d.url, "path": d.path, "text": d.text}) + "\n")
+            f.write(json.dumps({"type": "doc", "id": d.id, "provider": d.provider, "vendor": d.vendor, "product": d.product, "title": d.title, "url": d.url, "path": d.path, "anchors": d.anchors, "text": d.text}) + "\n")
         for c in chunks:
             f.write(json.dumps({"type": "chunk", **asdict(c)}) + "\n")
         for u in units:

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from .query import Query
+from .reasons import reason, undecided_reason
 from .text import HOWTO, tokens
 from .types import Finding, Unit
 
@@ -62,6 +63,7 @@ class UnitTable:
     it, its tokens and its context's tokens, its chunk. Built once per Bot (a few ms)."""
 
     def __init__(self, judge, index, keyword):
+        self.judge = judge  # reads a unit's deciding words for the reason (Judge.grounds)
         self.units: list[Unit] = index.units
         self.vecs: np.ndarray = index.unit_vecs
         self.keyword = keyword
@@ -258,22 +260,13 @@ def finding(reading: Reading, rule: Finding, table: UnitTable, docs: dict[str, d
     best = int(reading.order[0])
     u = table.units[reading.cands.ids[best]]
     if reading.verdict == "unknown":
-        why = (f"No passage of the policy clearly decides this (the closest, in \"{u.section or 'the document'}\", "
-               f"scores {reading.score:.2f}; a decision needs {reading.threshold:.2f}); a human should check.")
+        why = undecided_reason(u.section)  # the scores against the threshold are in the trace and --explain
         return Finding(rule.provider, "unknown", round(1.0 - reading.score, 6), why, _cite(reading, [best], table, docs, 1), None, trace)
     v = VERDICTS.index(reading.verdict)
     support = [int(k) for k in reading.order[:8] if int(np.argmax(reading.verdicts[k])) == v][:n_citations] or [best]
     condition = rule.condition if rule.verdict == reading.verdict else None
-    return Finding(rule.provider, reading.verdict, reading.score, _reason(u), _cite(reading, support, table, docs, n_citations), condition, trace)
-
-
-def _reason(u: Unit) -> str:
-    text = " ".join(u.text.split())
-    text = text if len(text) <= 220 else text[:219].rstrip() + "…"
-    sec = u.section or "the document"
-    if u.governors:
-        return f'"{text}" — listed under "{" ".join(u.governors[0].text.split())}" ({sec}).'
-    return f'"{text}" ({sec}).'
+    why = reason(table.judge.grounds(u, reading.verdict, condition))
+    return Finding(rule.provider, reading.verdict, reading.score, why, _cite(reading, support, table, docs, n_citations), condition, trace)
 
 
 def _cite(reading: Reading, positions: list[int], table: UnitTable, docs: dict[str, dict], n: int):

@@ -15,7 +15,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .answer import compose
+from .answer import Links, compose
 from .config import EngineSettings
 from .embed import Embedder, get_embedder
 from .errors import IndexCorruptError, IndexMissingError, IndexStaleError, InputError, TooLargeError
@@ -141,6 +141,7 @@ class Bot:
         self.retriever = HybridRetriever(index, self.keyword, top_k=settings.top_k)
         self.analyzer = QueryAnalyzer(self.providers, self.keyword.surface)
         self.judge = Judge(self.providers, self.keyword, index.unit_vecs, index.units, index.units_by_chunk, index.chunk_by_id, params)
+        self.links = Links(index.docs)
         self.loaded_at = time.time()
         self.sessions = SessionStore(settings.max_sessions, settings.session_ttl_seconds)
         self.followups = FollowUpResolver(self.providers, self.analyzer)
@@ -236,7 +237,7 @@ class Bot:
             reading = rd.read(self.reader, cands) if self.reader is not None else None
             final = rd.finding(reading, rule, self.unit_table, self.index.docs, self.settings.citations) if reading else rule
             vendors.append(VendorTrace(p, rule, final, tuple(hits.get(p, [])), cands, reading))
-        answer = compose(query.original, [v.final for v in vendors], self.providers, self.settings.escalate_below)
+        answer = compose(query.original, [v.final for v in vendors], self.providers, self.settings.escalate_below, self.links)
         return Explanation(query, answer, tuple(vendors), self.index.units)
 
     def explain(self, question: str, provider: str | None = None, *, candidates: bool = True) -> Explanation:
