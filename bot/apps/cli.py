@@ -47,9 +47,12 @@ BADGE = {
     "covered": ("COVERED", "bold white on green"),
     "best-effort": ("BEST EFFORT", "bold black on yellow"),
     "not-covered": ("NOT COVERED", "bold white on red"),
-    "unknown": ("UNKNOWN — ESCALATE", "bold white on blue"),
+    "unknown": ("NOT DECIDED", "bold white on grey37"),
     "mixed": ("MIXED", "bold black on white"),
 }
+CHECK_STYLE = "bold black on grey85"  # a decided verdict a human must check: no verdict colour
+# advice only a command-line user can follow, added to the engine's plain-words hint
+CLI_ADVICE = {"too_large": "for a whole ticket, use `triage classify`"}
 
 IndexOpt = typer.Option(None, "--index", help="Index folder [env: BOT_INDEX_DIR].", show_default=False)
 CorpusOpt = typer.Option(None, "--corpus", help="Corpus folder [env: BOT_CORPUS_DIR].", show_default=False)
@@ -66,9 +69,10 @@ def _settings(index: Optional[Path], corpus: Optional[Path], **extra) -> Setting
 
 
 def _fail(e: BotError, as_json: bool) -> None:
+    text = str(e) if e.code not in CLI_ADVICE else f"{e.message} ({'; '.join(filter(None, (e.hint, CLI_ADVICE[e.code])))})"
     if as_json:
-        print(json.dumps({"error": {"code": e.code, "message": str(e)}}))
-    print(f"error: {' '.join(str(e).split())}", file=sys.stderr)  # one line, never wrapped
+        print(json.dumps({"error": {"code": e.code, "message": text}}))
+    print(f"error: {' '.join(text.split())}", file=sys.stderr)  # one line, never wrapped
     raise typer.Exit(e.exit_code)
 
 
@@ -128,31 +132,42 @@ def render_explain(console: Console, exp) -> None:
         console.print(f"  rules trace: {' · '.join(v['rules']['trace'])}", soft_wrap=True)
 
 
+def _badge(f) -> tuple[str, str]:
+    """A finding's badge: its verdict, or "COVERED? — CHECK" without the verdict's colour
+    when a human must check it (the engine's label, bot.engine.answer.label)."""
+    from ..engine.answer import label  # imported when rendering: startup stays light
+
+    if f.escalate and f.verdict != "unknown":
+        return f" {label(f).upper()} ", CHECK_STYLE
+    text, style = BADGE[f.verdict]
+    return f" {text} ", style
+
+
 def render_answer(console: Console, ans, providers) -> None:
-    label, style = BADGE[ans.verdict]
+    """Per vendor a panel (badge, reason with its condition, quotes with section and link);
+    "needs a human" once, at the end, when the answer escalates."""
+    from ..engine.answer import needs_a_human
+
+    overall, style = BADGE[ans.verdict]
     console.print(Text.assemble(("Q: ", "bold"), ans.question if len(ans.question) < 300 else ans.question[:297] + "…"))
     for f in ans.findings:
         p = providers.get(f.provider)
         name = f"{p.vendor} {p.product}" if p else f.provider
-        blabel, bstyle = BADGE[f.verdict]
         body = Text()
         body.append(f"{f.reason}\n", style="")
-        if f.condition:
-            body.append("Condition: ", style="bold")
-            body.append(" ".join(f.condition.split()) + " (the ticket does not say this holds)\n", style="italic")
         if f.citations and f.verdict == "unknown":
             body.append("\nClosest passages (they do not decide it):", style="bold")
         for i, c in enumerate(f.citations, 1):
             q = " ".join(c.quote.split())
             body.append(f"\n[{i}] ", style="bold cyan")
             body.append(f"“{q if len(q) <= 400 else q[:399] + '…'}”\n", style="italic")
-            body.append(f"    {c.title} › {c.section or '—'}  (chars {c.start}–{c.end})\n    {c.url}\n", style="dim")
-        title = Text.assemble((f" {blabel} ", bstyle), "  ", (name, "bold"), f"  confidence {f.confidence:.2f}")
-        console.print(Panel(body, title=title, title_align="left", border_style="cyan"))
+            body.append(f"    {c.title} › {c.section or '—'}\n    {c.link or c.url}\n", style="dim")  # offsets: --json only
+        title = Text.assemble(_badge(f), "  ", (name, "bold"), f"  confidence {f.confidence:.2f}")
+        console.print(Panel(body, title=title, title_align="left", border_style="dim" if f.escalate else "cyan"))
     if ans.escalate:
-        console.print(Text(" NEEDS A HUMAN ", style="bold white on magenta"), "a vendor's policy does not clearly decide this — escalate.")
+        console.print(Text(" NEEDS A HUMAN ", style="bold white on magenta"), needs_a_human(ans.findings, providers))
     else:
-        console.print(Text.assemble(("Overall: ", "bold"), (f" {label} ", style)))
+        console.print(Text.assemble(("Overall: ", "bold"), (f" {overall} ", style)))
 
 
 @app.command()

@@ -16,7 +16,7 @@ from .corpus import section_anchors, section_link
 from .text import sentence_spans
 from .types import Answer, Citation, Finding, Provider
 
-__all__ = ["LABEL", "Links", "compose", "is_bare_lead_in", "label", "top_verdict"]
+__all__ = ["LABEL", "Links", "compose", "is_bare_lead_in", "label", "needs_a_human", "top_verdict"]
 
 LABEL = {
     "covered": "covered",
@@ -94,13 +94,15 @@ def _paragraph(f: Finding, providers: dict[str, Provider]) -> str:
     return text
 
 
-def _human_line(findings: list[Finding], providers: dict[str, Provider]) -> str:
-    """The one "Needs a human" of an answer, naming whose policies do not decide it."""
-    who = [providers[f.provider].vendor if f.provider in providers else f.provider for f in findings if f.escalate]
-    who = list(dict.fromkeys(who))
+def needs_a_human(findings: list[Finding] | tuple[Finding, ...], providers: dict[str, Provider]) -> str:
+    """Why an answer needs a human, naming whose policies do not decide it (front ends that
+    show "Needs a human" as a badge or box say this beside it)."""
+    who = list(dict.fromkeys(providers[f.provider].vendor if f.provider in providers else f.provider for f in findings if f.escalate))
+    if not who:
+        return "no vendor's policy answered this."
     if len(who) == 1:
-        return f"_Needs a human: {who[0]}'s policy does not clearly decide this._"
-    return f"_Needs a human: the policies of {', '.join(who[:-1])} and {who[-1]} do not clearly decide this._"
+        return f"{who[0]}'s policy does not clearly decide this."
+    return f"the policies of {', '.join(who[:-1])} and {who[-1]} do not clearly decide this."
 
 
 def compose(question: str, findings: list[Finding], providers: dict[str, Provider], escalate_below: float,
@@ -110,5 +112,5 @@ def compose(question: str, findings: list[Finding], providers: dict[str, Provide
     lines = [_paragraph(f, providers) for f in shown]
     escalate = any(f.escalate for f in shown) or not shown
     if escalate and shown:
-        lines.append(_human_line(shown, providers))
+        lines.append(f"_Needs a human: {needs_a_human(shown, providers)}_")
     return Answer(question, top_verdict(shown), escalate, "\n\n".join(lines), tuple(shown))  # type: ignore[arg-type]

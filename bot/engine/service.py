@@ -169,7 +169,7 @@ class Bot:
         if len(question) > self.settings.max_question_chars:
             raise TooLargeError(
                 f"the question is {len(question):,} characters; the limit is {self.settings.max_question_chars:,}",
-                hint="send the support question itself, or use `triage classify` for whole tickets",
+                hint="please ask the question itself, in a sentence or two",  # plain words: end users read it too
             )
         return question
 

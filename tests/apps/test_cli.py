@@ -15,8 +15,8 @@ from bot.engine.index import build_index
 from conftest import TRIAGE, clean_env, copy_corpus, run_triage, source_text
 
 ANSWER_KEYS = {"question", "verdict", "escalate", "answer", "findings"}
-FINDING_KEYS = {"provider", "verdict", "confidence", "reason", "citations"}
-CITATION_KEYS = {"doc", "title", "section", "quote", "url", "start", "end", "score"}
+FINDING_KEYS = {"provider", "verdict", "confidence", "escalate", "reason", "citations"}
+CITATION_KEYS = {"doc", "title", "section", "quote", "url", "start", "end", "score", "link"}
 
 
 def _error_lines(stderr: str) -> list[str]:
@@ -65,6 +65,31 @@ def test_ask_human_report(cli):
     r = run_triage(["ask", "Is Helm supported?"], cli["env"], cwd=cli["root"])
     assert r.returncode == 0, r.stderr
     assert "BEST EFFORT" in r.stdout and "NOT COVERED" in r.stdout and "MIXED" in r.stdout
+
+
+def test_ask_report_is_for_people_no_offsets_section_links_and_one_needs_a_human(cli):
+    """Every finding escalates (BOT_ESCALATE_BELOW=1): each badge asks to check, without
+    the verdict's own label, and "needs a human" is said once; offsets stay in --json."""
+    env = {**cli["env"], "BOT_ESCALATE_BELOW": "1", "COLUMNS": "200"}
+    r = run_triage(["ask", "Is Helm supported?"], env, cwd=cli["root"])
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    assert "BEST EFFORT ONLY? — CHECK" in out and "NOT COVERED? — CHECK" in out
+    assert out.count("? — CHECK") == 2 and "MIXED" not in out  # no plain verdict badge, no overall verdict
+    assert out.lower().count("needs a human") == 1 and "Microsoft and Oracle" in out
+    assert "chars " not in out and "–" not in out.replace("—", "")  # no "chars 7350–7357"
+    assert "https://learn.microsoft.com/en-us/azure/aks/support-policies#" in out  # the aks doc declares github anchors
+    d = json.loads(run_triage(["ask", "Is Helm supported?", "--json"], env, cwd=cli["root"]).stdout)
+    assert all(f["escalate"] for f in d["findings"]) and all("start" in c for f in d["findings"] for c in f["citations"])
+
+
+def test_ask_too_long_question_gets_plain_words_and_the_cli_advice(cli):
+    env = {**cli["env"], "BOT_MAX_QUESTION_CHARS": "40"}
+    r = run_triage(["ask", "Is Helm supported? " * 5], env, cwd=cli["root"])
+    assert r.returncode == 2
+    [line] = _error_lines(r.stderr)
+    assert line == ("error: the question is 95 characters; the limit is 40 "
+                    "(please ask the question itself, in a sentence or two; for a whole ticket, use `triage classify`)")
 
 
 def test_ask_empty_question_fails_with_one_line_error(cli):
