@@ -35,7 +35,7 @@ from slack_sdk import WebClient
 from starlette.responses import JSONResponse
 from starlette.requests import Request  # module level: FastAPI resolves the route's annotation here
 
-from ..engine.answer import LABEL
+from ..engine.answer import LABEL, label
 from ..runtime.config import Settings
 from ..engine.errors import BotError, InputError
 from ..runtime.feedback import AnswerRecord, FeedbackStore
@@ -51,6 +51,7 @@ USAGE = f"Ask whether something is supported, e.g. `{COMMAND} Is <tool> supporte
 WORKING = "🔎 Looking into it…"
 
 EMOJI = {"covered": "✅", "best-effort": "🟡", "not-covered": "⛔", "unknown": "❓"}
+CHECK_EMOJI = "⚠️"  # a decided verdict a human must check: not the verdict's own emoji
 MAX_BLOCKS, MAX_TEXT, MAX_QUOTE, MAX_QUESTION = 50, 3000, 300, 280  # Slack: ≤ 50 blocks, ≤ 3000 chars a text
 CITATIONS = 3
 
@@ -152,6 +153,12 @@ def _paragraphs(ans: Answer) -> tuple[list[str] | None, str | None]:
     return [head.sub("", p, count=1) for p in parts[:n]], (parts[n] if len(parts) > n else None)
 
 
+def _header(f, name: str) -> str:
+    """A finding's header line: emoji and label, "Covered? — check" when a human must check it."""
+    text = label(f)
+    return f"{CHECK_EMOJI if f.escalate and f.verdict != 'unknown' else EMOJI[f.verdict]} *{name}* — *{text[0].upper() + text[1:]}*"
+
+
 def answer_blocks(
     ans: Answer, providers: dict[str, Provider], answer_id: str, *, asked: str, share: bool = False, shared_by: str | None = None
 ) -> list[dict]:
@@ -171,12 +178,10 @@ def answer_blocks(
     for i, f in enumerate(shown):
         p = providers.get(f.provider)
         name = escape(f"{p.vendor} {p.product}" if p else f.provider)
-        label = LABEL[f.verdict][0].upper() + LABEL[f.verdict][1:]
-        body = mrkdwn(texts[i]) if texts else escape(f.reason)
-        blocks.append(_section(f"{EMOJI[f.verdict]} *{name}* — *{label}*\n{body}"))
+        blocks.append(_section(f"{_header(f, name)}\n{mrkdwn(texts[i]) if texts else escape(f.reason)}"))
         for c in f.citations[:per]:
             where = escape(f"{c.title} › {c.section}" if c.section else c.title).replace("|", "¦")
-            blocks.append(_context(f"“{escape(trim(c.quote, MAX_QUOTE))}”", f"<{c.url}|{where}>"))
+            blocks.append(_context(f"“{escape(trim(c.quote, MAX_QUOTE))}”", f"<{c.link or c.url}|{where}>"))
     if len(shown) < len(ans.findings):
         blocks.append(_context(f"…and {len(ans.findings) - len(shown)} more vendors (too many for one Slack message)."))
     if ans.escalate:
@@ -191,7 +196,7 @@ def answer_blocks(
 
 def fallback_text(ans: Answer, providers: dict[str, Provider]) -> str:
     """Notification / screen-reader text of an answer message."""
-    parts = [f"{providers[f.provider].vendor if f.provider in providers else f.provider}: {LABEL[f.verdict]}" for f in ans.findings]
+    parts = [f"{providers[f.provider].vendor if f.provider in providers else f.provider}: {label(f)}" for f in ans.findings]
     return trim(f"{ans.question} — {'; '.join(parts) or LABEL['unknown']}", MAX_TEXT)
 
 
@@ -311,12 +316,13 @@ class SlackFrontEnd:
 
     # -- buttons ---------------------------------------------------------------------------
 
-    def on_feedback(self, ack, action: dict, respond) -> None:
+    def on_feedback(self, ack, action: dict, body: dict, respond) -> None:
         ack()
         rating = "up" if action["action_id"] == "feedback_up" else "down"
+        rater = (body.get("user") or {}).get("id")  # a shared answer has many raters; each re-rates their own
 
         def rate() -> dict:
-            self.store.rate(action.get("value", ""), rating)
+            self.store.rate(action.get("value", ""), rating, rater=rater)
             return {"text": f"Thanks for the {'👍' if rating == 'up' else '👎'}: it is recorded with the answer."}
 
         self.guarded(responder(respond), rate, "feedback")

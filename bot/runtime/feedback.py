@@ -56,10 +56,18 @@ CREATE TABLE IF NOT EXISTS feedback (
     answer_id TEXT NOT NULL REFERENCES answers(id),
     rating TEXT NOT NULL CHECK (rating IN ('up', 'down')),
     comment TEXT,
-    created_at REAL NOT NULL
+    created_at REAL NOT NULL,
+    rater TEXT
 );
 CREATE INDEX IF NOT EXISTS feedback_answer ON feedback(answer_id);
 """
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Bring a database made by an older version up to :data:`_SCHEMA` (columns only added)."""
+    cols = {row[1] for row in db.execute("PRAGMA table_info(feedback)")}
+    if "rater" not in cols:
+        db.execute("ALTER TABLE feedback ADD COLUMN rater TEXT")
 
 
 @dataclass(frozen=True)
@@ -114,6 +122,7 @@ class FeedbackStore:
             db.execute("PRAGMA synchronous=NORMAL")  # durable at checkpoints; a crash loses at most the last commits
             db.execute("PRAGMA foreign_keys=ON")
             db.executescript(_SCHEMA)
+            _migrate(db)
             db.execute("BEGIN IMMEDIATE")  # proves the file can be written now, not at the first rating
             db.execute("ROLLBACK")
         except (OSError, sqlite3.Error) as e:
@@ -208,18 +217,30 @@ class FeedbackStore:
                 log.warning("answers are not being recorded (%d dropped so far): %s", dropped, e)
             return False
 
-    def rate(self, answer_id: str, rating: Rating, comment: str | None = None) -> int:
-        """Store a rating of a recorded answer; returns the feedback id. NotFoundError for an
-        unknown answer, StorageError when the store cannot be written."""
+    def rate(self, answer_id: str, rating: Rating, comment: str | None = None, rater: str | None = None) -> int:
+        """Store a rating of a recorded answer; returns the feedback id. A rater's new rating of
+        the same answer (👍 then 👎, or 👎 and then a comment) replaces the earlier one, so an
+        answer has one row per rater (``rater``: e.g. a Slack user id; the widget's visitor has
+        none, so the answer's single reader rates it). NotFoundError for an unknown answer,
+        StorageError when the store cannot be written."""
 
         def write(db: sqlite3.Connection) -> int:
-            if db.execute("SELECT 1 FROM answers WHERE id = ?", (answer_id,)).fetchone() is None:
-                raise NotFoundError(f"no answer with id {answer_id!r}", hint="rate an answer_id returned by /v1/ask or /v1/classify")
-            cur = db.execute(
-                "INSERT INTO feedback (answer_id, rating, comment, created_at) VALUES (?, ?, ?, ?)",
-                (answer_id, rating, comment, time.time()),
-            )
-            return int(cur.lastrowid)
+            db.execute("BEGIN IMMEDIATE")  # the replace is atomic across connections and processes
+            try:
+                if db.execute("SELECT 1 FROM answers WHERE id = ?", (answer_id,)).fetchone() is None:
+                    raise NotFoundError(f"no answer with id {answer_id!r}", hint="rate an answer_id returned by /v1/ask or /v1/classify")
+                db.execute("DELETE FROM feedback WHERE answer_id = ? AND rater IS ?", (answer_id, rater))
+                cur = db.execute(
+                    "INSERT INTO feedback (answer_id, rating, comment, created_at, rater) VALUES (?, ?, ?, ?, ?)",
+                    (answer_id, rating, comment, time.time(), rater),
+                )
+                db.execute("COMMIT")
+                return int(cur.lastrowid)
+            except BaseException:
+                if db.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        db.execute("ROLLBACK")
+                raise
 
         return self._run("cannot be written", write)
 

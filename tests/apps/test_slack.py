@@ -436,6 +436,13 @@ def test_feedback_buttons_store_ratings_in_the_widgets_store(ws):
     assert [(r["answer_id"], r["rating"], r["question"]) for r in rows if r["answer_id"] == aid] == [(aid, "down", ISTIO)]
     assert rows[-1]["session_id"] == "slack:C0SUPPORT:user:U0ASKER"
 
+    ws.standin.clear()  # a rater changing their mind replaces their rating; another rater adds theirs
+    ws.click("feedback_up", aid)
+    ws.click("feedback_up", aid, user="U0OTHER")
+    ws.standin.wait(2)
+    rows = [json.loads(line) for line in ws.client.get("/v1/feedback/export").text.splitlines()]
+    assert [r["rating"] for r in rows if r["answer_id"] == aid] == ["up", "up"]
+
     ws.standin.clear()
     ws.click("feedback_up", "no-such-answer")
     [err] = ws.standin.wait(1)
@@ -509,6 +516,31 @@ def test_blocks_stay_within_slack_limits_and_trim_long_quotes():
     quotes = [q for q, _ in citations_in(few)]
     assert len(quotes) == 6 and all(q.endswith("…”") and len(q) <= slack.MAX_QUOTE + 2 for q in quotes)
     assert "🙋" in json.dumps(few, ensure_ascii=False)
+
+
+def test_escalated_findings_look_undecided_and_needs_a_human_is_said_once():
+    """Blocks from a composed answer: a low-confidence "covered" reads "Covered? — check"
+    with its own emoji, an unknown "Not decided…"; one "Needs a human" line; quotes link
+    their section; no character offsets anywhere people read."""
+    from bot.engine.answer import Links, compose
+
+    providers = {"acme": Provider("acme", "Acme", "Cloud"), "zed": Provider("zed", "Zed", "Engine")}
+    doc = "---\nanchors: github\n---\n# Policy\n\n## What we cover\n\nWidgets are covered.\n"
+    at = doc.index("Widgets")
+    cite = Citation("acme/d", "Policy", "What we cover", "Widgets are covered.", "https://docs.example/p", at, at + 20, 0.9)
+    shaky = Finding("acme", "covered", 0.41, 'The policy says in "What we cover": "Widgets are covered."', (cite,))
+    unk = Finding("zed", "unknown", 0.9, "No passage of the policy clearly decides this.")
+    ans = compose("Are widgets covered?", [shaky, unk], providers, 0.6, Links({"acme/d": {"text": doc, "anchors": "github"}}))
+    blocks = slack.answer_blocks(ans, providers, "a" * 32, asked="Are widgets covered?")
+    text = json.dumps(blocks, ensure_ascii=False)
+    sections = [b["text"]["text"] for b in blocks if b["type"] == "section"]
+    assert sections[0].startswith("⚠️ *Acme Cloud* — *Covered? — check*\n")
+    assert sections[1].startswith("❓ *Zed Engine* — *Not decided by the policy*\n")
+    assert sections[2] == "🙋 *Needs a human: the policies of Acme and Zed do not clearly decide this.*"
+    assert text.lower().count("needs a human") == 1 and "✅" not in text
+    assert citations_in(blocks)[0][1] == "<https://docs.example/p#what-we-cover|Policy › What we cover>"
+    assert str(at) not in text and "chars" not in text
+    assert slack.fallback_text(ans, providers) == "Are widgets covered? — Acme: covered? — check; Zed: not decided by the policy"
 
 
 def test_manifest_matches_what_the_app_handles():
