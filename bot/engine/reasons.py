@@ -61,13 +61,16 @@ def reason(g: Grounds) -> str:
         text = f'The policy says "{clip(g.cue, 80)}" in {where}: {quote}'
     else:
         text = f"The policy says in {where}: {quote}"
-    return _end(text) + with_condition(g.condition)
+    return _end(text) + with_condition(g.condition, g.quote)
 
 
-def with_condition(condition: str | None) -> str:
-    """The sentence a reason ends with when the policy attaches a condition (else nothing)."""
+def with_condition(condition: str | None, quote: str | None = None) -> str:
+    """The sentence a reason ends with when the policy attaches a condition (else nothing);
+    a condition inside the quoted passage itself is pointed at, not quoted twice."""
     if not condition:
         return ""
+    if quote is not None and " ".join(condition.split()) == " ".join(quote.split()):
+        return " The passage states a condition the ticket does not settle, so its default applies."
     return _end(f' It depends on a condition the ticket does not settle, so the default applies: "{clip(condition)}"')
 
 

@@ -146,6 +146,10 @@ def test_reason_ends_with_the_condition_the_ticket_does_not_settle():
     why = reason(Grounds("Widgets are not supported.", "S", cue="not supported", condition="If  Acme documents it,\nit is best effort."))
     assert why.endswith('so the default applies: "If Acme documents it, it is best effort."')
     assert why.count('."') == 2 and not why.endswith('.".')
+    own = "Unless otherwise documented, widgets are not supported."
+    assert reason(Grounds(own, "S", cue="not supported", condition=own)) == (
+        'The policy says "not supported" in "S": "Unless otherwise documented, widgets are not supported." '
+        "The passage states a condition the ticket does not settle, so its default applies.")
 
 
 def test_long_quotes_are_clipped_in_reasons_only():
