@@ -60,13 +60,15 @@ class CitationOut(BaseModel):
     start: int
     end: int
     score: float
+    link: str = Field(..., description="The section's address (`url#anchor`) when the document declares its anchor style, else `url`.")
 
 
 class FindingOut(BaseModel):
     provider: str
     verdict: Literal["covered", "best-effort", "not-covered", "unknown"]
     confidence: float
-    reason: str
+    escalate: bool = Field(..., description="A human must check this finding: undecided, or decided below BOT_ESCALATE_BELOW (shown as e.g. \"covered? — check\").")
+    reason: str = Field(..., description="Why the verdict follows: the deciding words of the policy (lead-in, matrix label, heading or the passage's own), the passage, and any condition the ticket does not settle.")
     citations: list[CitationOut]
 
 
