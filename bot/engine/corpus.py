@@ -38,7 +38,7 @@ REQUIRED = ("provider", "vendor", "title", "url")
 # Front matter ``anchors: <style>``: how the page at ``url`` names its sections' anchors, so a
 # citation can link its section (``url#anchor``). ``github``: the heading lowercased, characters
 # other than letters, digits, ``-``, ``_`` and spaces dropped, spaces as ``-``, repeats numbered
-# ``-1``, ``-2`` (GitHub, Microsoft Learn and most Markdown site generators). Without it (and for
+# ``-1``, ``-2`` (GitHub and most Markdown site generators and documentation sites). Without it (and for
 # the plain ``.txt`` layout, which has no Markdown headings) citations link the page.
 ANCHOR_STYLES = ("github",)
 CHUNKER_VERSION = "3"
