@@ -161,7 +161,8 @@ def test_feedback_round_trip_and_export(real_client):
     assert exp.status_code == 200 and exp.headers["content-type"].startswith("application/x-ndjson")
     rows = [json.loads(line) for line in exp.text.splitlines()]
     mine = [row for row in rows if row["answer_id"] == ans["answer_id"]]
-    assert [m["rating"] for m in mine] == ["up", "down"] and mine[0]["comment"] == "clear, thanks"
+    assert [(m["rating"], m["comment"]) for m in mine] == [("down", None)]  # re-rating replaced the first rating
+    assert mine[0]["feedback_id"] == r2.json()["feedback_id"]
     assert mine[0]["question"] == ISTIO and mine[0]["verdict"] == "not-covered" and mine[0]["session_id"] == "fb"
     assert {f["provider"]: f["verdict"] for f in mine[0]["findings"]} == {"aks": "not-covered", "oke": "not-covered"}
 
