@@ -40,18 +40,30 @@ class RateLimiter:
             self._buckets.expire()
             return len(self._buckets)
 
+    def peek(self, key: Hashable) -> int:
+        """Like :meth:`take` but taking nothing: for limits counted only on failure (a caller
+        is refused while its failures used the bucket up)."""
+        if not self.enabled:
+            return 0
+        with self._lock:
+            now = self.clock()
+            return self._wait(self._refilled(self._buckets.get(key), now))
+
     def take(self, key: Hashable) -> int:
         """Take a token for ``key``: 0 when allowed, else the seconds (≥ 1) until one is back."""
         if not self.enabled:
             return 0
         with self._lock:
             now = self.clock()
-            tokens, last = self._buckets.pop(key, (self.capacity, now))
-            tokens = min(self.capacity, tokens + (now - last) * self.rate)
-            if tokens >= 1.0:
-                tokens -= 1.0
-                wait = 0
-            else:
-                wait = max(1, math.ceil((1.0 - tokens) / self.rate))
-            self._buckets[key] = (tokens, now)  # most recently used; lives full_after from now
+            tokens = self._refilled(self._buckets.pop(key, None), now)
+            wait = self._wait(tokens)
+            self._buckets[key] = (tokens if wait else tokens - 1.0, now)  # most recently used; lives full_after from now
             return wait
+
+    def _refilled(self, bucket: tuple[float, float] | None, now: float) -> float:
+        """Tokens in a bucket (None: a new one, full) after refilling up to ``now``."""
+        tokens, last = bucket or (self.capacity, now)
+        return min(self.capacity, tokens + (now - last) * self.rate)
+
+    def _wait(self, tokens: float) -> int:
+        return 0 if tokens >= 1.0 else max(1, math.ceil((1.0 - tokens) / self.rate))
