@@ -641,6 +641,49 @@ def test_clean_and_parse_command():
     assert slack.parse_command("Is X supported? –share") == ("Is X supported?", True)
 
 
+def test_bolts_log_messages_lose_their_bodies():
+    from slack_bolt.logger import get_bolt_logger
+    from slack_bolt.middleware.request_verification import RequestVerification
+
+    lines = []
+    handler = logging.Handler()
+    handler.emit = lambda record: lines.append(record.getMessage())  # type: ignore[method-assign]
+    child = get_bolt_logger(RequestVerification, base_logger=slack.bolt_logger())  # as Bolt makes its own loggers
+    assert child.level == logging.WARNING and any(isinstance(f, slack._NoBodies) for f in child.filters)
+    child.addHandler(handler)
+    try:
+        child.warning("Invalid request signature detected (signature: v0=1, timestamp: 1, body: %s)", "token=x&text=" + "A" * 100_000)
+        child.warning("A global middleware (m) skipped calling next() without providing a response for the request ({'text': 'secret'})")
+        child.error("Request body: {'a': 1}\nmore")
+        child.warning("Unhandled request ({'type': None, 'command': '/other'})")
+    finally:
+        child.removeHandler(handler)
+    assert lines[0] == "Invalid request signature detected (signature: v0=1, timestamp: 1, body [not logged]"
+    assert lines[1].endswith("for the request ( [not logged]") and "secret" not in lines[1]
+    assert lines[2] == "Request body [not logged]"
+    assert lines[3] == "Unhandled request ({'type': None, 'command': '/other'})"
+
+
+def test_work_queue_is_bounded_and_close_drops_what_waits():
+    gate, ran = threading.Event(), []
+    q = slack.WorkQueue(workers=1, size=2, name="test-queue")
+    assert q.submit(lambda: (gate.wait(10), ran.append(0)))
+    wait_until(lambda: q._jobs.qsize() == 0)  # the worker holds it
+    assert [q.submit(lambda i=i: ran.append(i)) for i in (1, 2, 3)] == [True, True, False]
+    q.submit(lambda: 1 / 0)  # no room: refused, never raised
+    gate.set()
+    wait_until(lambda: ran == [0, 1, 2])
+    assert q.submit(lambda: 1 / 0) and q.submit(lambda: ran.append(4))  # a job that raises does not stop the worker
+    wait_until(lambda: ran == [0, 1, 2, 4])
+    gate.clear()
+    q.submit(lambda: gate.wait(10))
+    wait_until(lambda: q._jobs.qsize() == 0)
+    q.submit(lambda: ran.append(5))
+    assert q.close(wait=0.1) == 1 and not q.submit(lambda: None)
+    gate.set()
+    assert ran == [0, 1, 2, 4]
+
+
 def test_blocks_stay_within_slack_limits_and_trim_long_quotes():
     providers = {f"p{i}": Provider(f"p{i}", f"Vendor{i}", f"Product {i}") for i in range(60)}
     long_quote = "word " * 400
