@@ -190,7 +190,7 @@ def test_job_store_keeps_a_bounded_number_for_a_ttl_and_only_for_the_owner():
 
 
 def test_jobs_stop_between_chunks_when_the_server_closes(hash_bot, tmp_path):
-    with TestClient(app_for(hash_bot, tmp_path, classify_embed_batch=2), raise_server_exceptions=False) as c:
+    with TestClient(app_for(hash_bot, tmp_path), raise_server_exceptions=False) as c:
         batch_work = c.app.state.triage.batch
         hold = threading.Event()
         batch_work.pool.submit(hold.wait, 30)  # the job waits behind this
@@ -278,12 +278,12 @@ def test_batch_pool_runs_on_its_own_threads_in_the_callers_context():
 
 @pytest.mark.slow
 def test_ask_stays_answered_while_a_big_classify_job_runs(real_bot, tmp_path):
-    """Real model, real server: a 300-ticket job of ~1,940-character tickets is running while
+    """Real model, real server: a 200-ticket job of ~1,940-character tickets is running while
     ten questions are asked one after another; each is answered within a generous bound
     (idle: ~0.1 s; before batch work had its own pool and chat came first, up to 30 s were
     seen) and the job still finishes."""
     filler = "We run several node pools and saw pods restarting after the last upgrade; readiness probes failed. "
-    tickets = [{"id": i, "text": (f"Ticket {i}: is Istio supported? " + filler * 25)[:1940]} for i in range(300)]
+    tickets = [{"id": i, "text": (f"Ticket {i}: is Istio supported? " + filler * 25)[:1940]} for i in range(200)]
     with UvicornThread(app_for(real_bot, tmp_path)) as srv, httpx.Client(base_url=srv.url, timeout=120) as http:
         r = http.post("/v1/classify/jobs", json={"tickets": tickets})
         assert r.status_code == 202, r.text
@@ -298,4 +298,4 @@ def test_ask_stays_answered_while_a_big_classify_job_runs(real_bot, tmp_path):
         assert running["status"] == "running", running["progress"]  # the asks really overlapped the job
         assert slowest < 8.0
         job = _wait_done(http, r.headers["location"], {}, timeout=600)
-        assert job["status"] == "done" and len(job["answers"]) == 300
+        assert job["status"] == "done" and len(job["answers"]) == 200

@@ -8,8 +8,8 @@ place; the others are answered.
 
 Batch work is charged by tickets and characters per key (or address) when keys are configured
 (:class:`~bot.runtime.ratelimit.WorkLimiter`), runs on its own pool with chat first at the model
-(bot.apps.api.jobs), in chunks of one model batch of tickets — so a job reports progress and a
-shutdown stops it between chunks. A long batch is better sent as a job:
+(bot.apps.api.jobs), in steps of ``BATCH_STEP`` tickets — so a chat question waits for one
+small step at most, a job reports progress and a shutdown stops it between steps. A long batch is better sent as a job:
 ``POST /v1/classify/jobs`` → id, then ``GET /v1/classify/jobs/{id}`` until ``done``.
 """
 
@@ -36,6 +36,11 @@ from .middleware import error_body
 from .schemas import API_ERRORS, ClassifyIn, ClassifyOut, JobOut, TicketIn, _errors
 
 log = logging.getLogger("bot.api")
+
+# Tickets per core call and texts per model batch in batch work: what a chat question may have
+# to wait for. Small, so it waits little; throughput barely depends on it (texts are sorted by
+# length, so batches pad little either way).
+BATCH_STEP = 8
 
 
 class BatchWork:
@@ -67,12 +72,14 @@ class BatchWork:
                                retry_after=refused.wait, hint=f"retry in {refused.wait} s, or send smaller batches")
 
     def embedder(self, bot) -> LengthSorted:
-        size = bot.settings.classify_embed_batch
-        return LengthSorted(ChatFirstEmbedder(bot.embedder, self.gate, size), size)
+        return LengthSorted(ChatFirstEmbedder(bot.embedder, self.gate, BATCH_STEP), BATCH_STEP)
 
     def run(self, bot, store: FeedbackStore, tickets: Sequence[TicketIn], on_progress: Callable[[int], None] | None = None) -> list[dict]:
-        return classify_tickets(bot, store, tickets, embedder=self.embedder(bot), chunk=bot.settings.classify_embed_batch,
-                                on_progress=on_progress, stop=self.pool.closed.is_set)
+        def stop() -> bool:
+            self.gate.wait_turn()  # chat first between chunks too (deciding a chunk holds the GIL)
+            return self.pool.closed.is_set()
+
+        return classify_tickets(bot, store, tickets, embedder=self.embedder(bot), chunk=BATCH_STEP, on_progress=on_progress, stop=stop)
 
     def start_job(self, owner: str, bot, store: FeedbackStore, tickets: list[TicketIn]) -> Job:
         job = self.jobs.add(owner, len(tickets))
