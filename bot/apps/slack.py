@@ -522,7 +522,7 @@ def mount(api, get_bot: GetBot, store: FeedbackStore, settings: Settings) -> Cal
     @api.post(EVENTS_PATH, include_in_schema=False)
     async def slack_events(request: Request):
         client = request.client.host if request.client else "unknown"
-        if wait := failures.peek(client):
+        if wait := failures.take(client, dry_run=True):
             return error_response(RateLimitedError(
                 f"too many requests with a bad Slack signature from this address: the limit is {failures.per_minute:,} a minute",
                 retry_after=wait, hint=f"retry in {wait} s",

@@ -292,15 +292,16 @@ def test_rate_limiter_refills_evicts_idle_buckets_and_stays_bounded():
     assert RateLimiter(0).take("x") == 0  # 0 = off
 
 
-def test_rate_limiter_peek_takes_nothing():
+def test_rate_limiter_dry_run_takes_nothing():
     """Limits counted on failure only (Slack's bad signatures): look first, take on failure."""
     clock = Clock()
     lim = RateLimiter(2, clock=clock)  # a token every 30 s
-    assert [lim.peek("a") for _ in range(5)] == [0] * 5
-    assert [lim.take("a"), lim.take("a"), lim.peek("a"), lim.peek("b")] == [0, 0, 30, 0]
+    look = lambda key: lim.take(key, dry_run=True)  # noqa: E731
+    assert [look("a") for _ in range(5)] == [0] * 5
+    assert [lim.take("a"), lim.take("a"), look("a"), look("b")] == [0, 0, 30, 0]
     clock.t += 30
-    assert lim.peek("a") == 0 and lim.take("a") == 0 and lim.peek("a") == 30
-    assert RateLimiter(0).peek("x") == 0
+    assert look("a") == 0 and lim.take("a") == 0 and look("a") == 30
+    assert RateLimiter(0).take("x", dry_run=True) == 0
 
 
 def test_rate_limiter_is_thread_safe():

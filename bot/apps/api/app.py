@@ -35,6 +35,7 @@ from ...runtime.config import Settings
 from ...runtime.feedback import FeedbackStore
 from ...runtime.memory import limit_heap_growth
 from . import routes
+from .classify import add_classify
 from .middleware import add_error_handlers, add_middleware
 from .schemas import document_security
 from .state import AppState
@@ -67,6 +68,7 @@ def create_app(source, settings: Settings | None = None) -> FastAPI:
     add_error_handlers(app)
     routes.add_probes(app, state)
     routes.add_answers(app, state, settings)
+    add_classify(app, state, settings)
     routes.add_feedback(app, state)
     routes.add_index(app, state)
     routes.add_widget(app, settings)
@@ -88,8 +90,8 @@ def _settings_of(source, settings) -> Settings:
 
 
 def _lifespan(state: AppState):
-    """Start loading (or watching the index) at startup; stop Slack's workers, the watcher and
-    the store at the end."""
+    """Start loading (or watching the index) at startup; stop Slack's workers, the watcher, the
+    batch pool and the store at the end."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -103,6 +105,7 @@ def _lifespan(state: AppState):
         if state.stop_watch is not None:
             state.stop_watch.set()
             state.stop_watch = None
+        state.batch.close()
         state.store.close()
 
     return lifespan
