@@ -243,8 +243,9 @@ class ReaderModel:
 
 
 def _softmax(v: np.ndarray) -> np.ndarray:
-    e = np.exp(v - v.max())
-    return e / e.sum()
+    """Along the last axis."""
+    e = np.exp(v - v.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
 
 
 @dataclass(frozen=True)
@@ -271,7 +272,7 @@ def read(model: ReaderModel, cands: Candidates) -> Reading:
     for a in model.members:
         rel, ver, null = model.forward(cands, a)
         p += _softmax(np.concatenate([[null], rel]))
-        pv += np.apply_along_axis(_softmax, 1, ver)
+        pv += _softmax(ver)
     p, pv = p / len(model.members), pv / len(model.members)
     best = int(np.argmax(p[1:]))
     k = int(np.argmax(pv[best]))
