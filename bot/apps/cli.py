@@ -188,6 +188,7 @@ def train(
     out_dir: Path = typer.Option(None, "--out", help="Where the model goes (default: BOT_READER_DIR, models/reader)."),
     epochs: int = typer.Option(10, "--epochs", min=1, help="Passes over the training pairs."),
     seed: int = typer.Option(0, "--seed", help="Seed of numpy, torch and the sample order."),
+    members: int = typer.Option(5, "--members", min=1, help="Networks in the ensemble (seeds seed … seed+members-1)."),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Read only this many tickets per split (a quick check)."),
     no_rules: bool = typer.Option(False, "--no-rule-features", help="Train the reader without the rules engine's reading (ablation)."),
     as_json: bool = JsonOpt,
@@ -198,7 +199,7 @@ def train(
 
     try:
         settings = _settings(None, corpus)
-        params = TrainParams(epochs=epochs, seed=seed, limit=limit, rule_features=not no_rules)
+        params = TrainParams(epochs=epochs, seed=seed, members=members, limit=limit, rule_features=not no_rules)
         notify = (lambda m: None) if as_json else (lambda m: err.print(m, soft_wrap=True))
         rep = run_training(settings, data, out_dir or settings.reader_dir, params, notify=notify)
     except BotError as e:
