@@ -311,6 +311,14 @@ def test_providers_lists_documents_build_time_and_chunks(client):
 
 def test_docs_and_openapi(client):
     assert client.get("/docs").status_code == 200 and "swagger" in client.get("/docs").text.lower()
+    for page in ("/docs", "/redoc"):  # served from the package, nothing from a CDN (browser test: test_browser.py)
+        r = client.get(page)
+        assert r.status_code == 200 and not re.search(r"""(?:src|href)=["']?(?:https?:)?//""", r.text), r.text
+        assert "connect-src 'self'" in r.headers["content-security-policy"]
+        for asset in re.findall(r"""(?:src|href)=["']([^"']+)""", r.text):
+            got = client.get(asset)
+            assert got.status_code == 200 and len(got.content) > 1000, asset
+    assert_error(client.get("/docs/assets/..%2Fpyproject.toml"), 404, "not_found")
     spec = client.get("/openapi.json").json()
     assert {"/v1/ask", "/v1/classify", "/v1/feedback", "/v1/feedback/export", "/v1/providers", "/healthz", "/readyz"} <= set(spec["paths"])
     ask = spec["paths"]["/v1/ask"]["post"]["responses"]

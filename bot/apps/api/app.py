@@ -34,6 +34,7 @@ from ...runtime.config import Settings
 from ...runtime.feedback import FeedbackStore
 from ...runtime.memory import limit_heap_growth
 from . import routes
+from .docs import add_docs
 from .middleware import add_error_handlers, add_middleware
 from .schemas import document_security
 from .state import AppState
@@ -51,6 +52,7 @@ def create_app(source, settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         summary="Is X supported? Per-vendor verdicts quoted verbatim from the vendors' support policies.",
         lifespan=_lifespan(state),
+        docs_url=None, redoc_url=None,  # FastAPI's pages load from CDNs; docs.py serves them offline
     )
     app.state.triage = state
     app.state.access = access
@@ -64,6 +66,7 @@ def create_app(source, settings: Settings | None = None) -> FastAPI:
 
     app.openapi = openapi  # type: ignore[method-assign]
     add_error_handlers(app)
+    add_docs(app)
     routes.add_probes(app, state)
     routes.add_answers(app, state, settings)
     routes.add_feedback(app, state)
