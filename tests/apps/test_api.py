@@ -325,6 +325,17 @@ def test_docs_and_openapi(client):
     assert {"200", "413", "422", "503"} <= set(ask)
 
 
+def test_openapi_declares_the_keys_even_when_this_server_has_none(client):
+    """/docs has Authorize on a keyless server too; its operations say a key is optional here."""
+    spec = client.get("/openapi.json").json()
+    schemes = spec["components"]["securitySchemes"]
+    assert schemes["apiKey"]["scheme"] == "bearer" and schemes["widgetKey"]["name"] == "X-Widget-Key"
+    assert "no keys configured" in schemes["apiKey"]["description"]
+    assert spec["paths"]["/v1/ask"]["post"]["security"] == [{"apiKey": []}, {"widgetKey": []}, {}]
+    assert spec["paths"]["/v1/classify"]["post"]["security"] == [{"apiKey": []}, {}]
+    assert "security" not in spec["paths"]["/healthz"]["get"]
+
+
 def test_cors_allows_the_listed_origin_only(client):
     pre = {"origin": ALLOWED, "access-control-request-method": "POST", "access-control-request-headers": "content-type"}
     ok = client.options("/v1/ask", headers=pre)
