@@ -187,8 +187,21 @@ def test_empty_question_is_422(client, question):
 def test_missing_or_malformed_body_is_422_in_the_same_shape(client):
     err = assert_error(client.post("/v1/ask", json={"provider": "aks"}), 422, "bad_input")
     assert "question" in err["message"]
-    assert_error(client.post("/v1/ask", content=b"{not json", headers={"content-type": "application/json"}), 422, "bad_input")
+    err = assert_error(client.post("/v1/ask", content=b"{not json", headers={"content-type": "application/json"}), 422, "bad_input")
+    assert "line 1, column 2" in err["message"] and "expecting property name" in err["message"] and "`not json`" in err["message"]
     assert_error(client.post("/v1/ask", json={"question": "q", "session_id": "bad id!"}), 422, "bad_input")
+
+
+def test_bad_json_says_where_and_what(client):
+    """Not "33: JSON decode error": the line and column, what the parser expected, what it found."""
+    body = '{\n  "answer_id": "x",\n  "rating": up\n}'
+    err = assert_error(client.post("/v1/feedback", content=body, headers={"content-type": "application/json"}), 422, "bad_input")
+    assert err["message"] == "the request body is not valid JSON: expecting value at line 3, column 13 (near `up }`)"
+    assert "/docs" in err["hint"]
+    err = assert_error(client.post("/v1/ask", content='{"question": "q",}', headers={"content-type": "application/json"}), 422, "bad_input")
+    assert "line 1, column 18 (near `}`)" in err["message"]
+    err = assert_error(client.post("/v1/ask", content="{", headers={"content-type": "application/json"}), 422, "bad_input")
+    assert err["message"].endswith("at line 1, column 2 (at the end of the body)")
 
 
 def test_too_long_question_is_413_naming_the_limit(client, hash_bot):
