@@ -166,6 +166,63 @@ def test_feedback_round_trip_and_export(real_client):
     assert {f["provider"]: f["verdict"] for f in mine[0]["findings"]} == {"aks": "not-covered", "oke": "not-covered"}
 
 
+JAN_1_2026 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
+
+
+def test_feedback_export_filters_by_time_and_pages(hash_bot, tmp_path, monkeypatch):
+    """since/until (ISO-8601, no zone = UTC) select by rating time; limit pages; the Link header
+    (rel=next) and X-Next-Cursor lead to the next page, and the last page has neither."""
+    import time
+    import types
+
+    clock = [JAN_1_2026]
+    fake_time = types.SimpleNamespace(time=lambda: clock[0], monotonic=time.monotonic, strftime=time.strftime, gmtime=time.gmtime)
+    monkeypatch.setattr("bot.runtime.feedback.time", fake_time)
+    with make_client(hash_bot, tmp_path) as c:
+        ids = []
+        for day in range(5):  # one rating a day, at midnight UTC
+            clock[0] = JAN_1_2026 + day * 86400
+            aid = c.post("/v1/ask", json={"question": f"Is tool{day} supported?"}).json()["answer_id"]
+            assert c.post("/v1/feedback", json={"answer_id": aid, "rating": "up"}).status_code == 201
+            ids.append(aid)
+
+        def export(**params):
+            r = c.get("/v1/feedback/export", params=params)
+            assert r.status_code == 200, r.text
+            return r, [json.loads(line) for line in r.text.splitlines()]
+
+        r, rows = export()
+        assert [x["answer_id"] for x in rows] == ids and "link" not in r.headers and "x-next-cursor" not in r.headers
+        _, rows = export(since="2026-01-02", until="2026-01-04T00:00:00Z")  # since inclusive, until exclusive
+        assert [x["answer_id"] for x in rows] == ids[1:3] and [x["rated_at"] for x in rows] == ["2026-01-02T00:00:00Z", "2026-01-03T00:00:00Z"]
+        _, rows = export(since="2026-01-04T01:00:00+01:00")  # a zone is honoured: that is 2026-01-04T00:00Z
+        assert [x["answer_id"] for x in rows] == ids[3:]
+
+        seen, url, pages = [], "/v1/feedback/export?since=2026-01-02&limit=2", 0
+        while url:  # follow the Link headers, as a client would
+            r = c.get(url)
+            pages += 1
+            seen += [json.loads(line)["answer_id"] for line in r.text.splitlines()]
+            link = r.headers.get("link")
+            url = re.fullmatch(r'<(/v1/feedback/export\?[^>]+)>; rel="next"', link).group(1) if link else None
+            assert pages < 5
+        assert seen == ids[1:] and pages == 2
+
+        r, rows = export(limit=3)
+        assert r.headers["x-next-cursor"] == str(rows[-1]["feedback_id"])
+        _, rest = export(cursor=r.headers["x-next-cursor"])
+        assert [x["answer_id"] for x in rest] == ids[3:]
+
+        err = assert_error(c.get("/v1/feedback/export", params={"since": "2026-01-03", "until": "2026-01-02"}), 422, "bad_input")
+        assert "since" in err["message"] and "until" in err["message"]
+        assert "since" in assert_error(c.get("/v1/feedback/export?since=yesterday"), 422, "bad_input")["message"]
+        assert "limit" in assert_error(c.get("/v1/feedback/export?limit=0"), 422, "bad_input")["message"]
+        assert "limit" in assert_error(c.get("/v1/feedback/export?limit=10001"), 422, "bad_input")["message"]
+    op = c.app.openapi()["paths"]["/v1/feedback/export"]["get"]
+    assert {p["name"] for p in op["parameters"]} == {"since", "until", "limit", "cursor"}
+    assert {"Link", "X-Next-Cursor"} <= set(op["responses"]["200"]["headers"])
+
+
 # ------------------------------------------------------------------------------ errors (hash bot)
 
 
