@@ -3,7 +3,8 @@
 A thin adapter like the CLI: parse the body, call :class:`bot.service.Bot`, format. Verdicts
 come only from the core. The package: ``schemas`` (pydantic bodies, at the edge),
 ``middleware`` (error bodies, limits, the middleware stack), ``state`` (the current Bot),
-``routes`` (the endpoints, in groups); this module assembles them.
+``routes`` (the endpoints, in groups), ``docs`` (/docs and /redoc, offline), ``metrics``
+(GET /metrics); this module assembles them.
 
 * Blocking work (embedding, retrieval) runs in plain ``def`` endpoints, i.e. in the worker
   thread pool, so the event loop keeps serving /healthz and other requests meanwhile; the
@@ -35,6 +36,7 @@ from ...runtime.feedback import FeedbackStore
 from ...runtime.memory import limit_heap_growth
 from . import routes
 from .docs import add_docs
+from .metrics import Metrics, add_metrics
 from .middleware import add_error_handlers, add_middleware
 from .schemas import document_security
 from .state import AppState
@@ -45,7 +47,8 @@ def create_app(source, settings: Settings | None = None) -> FastAPI:
     callable returning a Bot (called in a background thread at startup)."""
     settings = _settings_of(source, settings)
     limit_heap_growth()  # before the model loads (when it loads here)
-    state = AppState(source, FeedbackStore(settings.data_dir), settings)
+    metrics = Metrics()
+    state = AppState(source, metrics.counting(FeedbackStore(settings.data_dir)), settings)
     access = Access(settings)
     app = FastAPI(
         title="Support-triage bot",
@@ -72,6 +75,7 @@ def create_app(source, settings: Settings | None = None) -> FastAPI:
     routes.add_feedback(app, state)
     routes.add_index(app, state)
     routes.add_widget(app, settings)
+    add_metrics(app, state, metrics)  # after add_middleware: its middleware is the outermost, counting every request
     if settings.slack_enabled:  # POST /slack/events: same bot, same feedback store (bot/slack.py)
         from ..slack import mount
 

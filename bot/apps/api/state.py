@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any, Callable
 
 from ...engine.errors import BotError, NotReadyError
@@ -32,10 +33,12 @@ class AppState:
         self.stop_watch: threading.Event | None = None
 
     def load(self) -> None:
+        t0 = time.perf_counter()
         try:
             bot = self.loader()
             bot.answer("warm-up question about support")  # first call pays lazy inits; not a user
             self.holder = BotHolder.of(bot)
+            log.info("ready in %.1f s: index build %s", time.perf_counter() - t0, bot.index.manifest.get("build_id"))
             self.watch()
         except BaseException as e:  # reported by /readyz and every endpoint needing the bot
             self.load_error = e
