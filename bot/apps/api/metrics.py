@@ -148,7 +148,7 @@ class HttpMetrics:
             await self.app(scope, receive, send)
             return
         method = scope.get("method", "") if scope.get("method") in METHODS else "other"
-        route, status, t0 = self.route_of(scope), 500, time.perf_counter()
+        status, t0 = 500, time.perf_counter()
 
         async def send_status(message):
             nonlocal status
@@ -159,6 +159,9 @@ class HttpMetrics:
         try:
             await self.app(scope, receive, send_status)
         finally:
+            # the router notes the route it matched in the scope; requests refused before
+            # routing (a key, the body limit) or that matched nothing are looked up here
+            route = getattr(scope.get("route"), "path", None) or self.route_of(scope)
             self.metrics.requests.labels(method, route, str(status)).inc()
             self.metrics.latency.labels(method, route).observe(time.perf_counter() - t0)
 
