@@ -114,6 +114,8 @@ class Result:
     questions: list[tuple[str, Answer]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     error: str | None = None
+    problem: Exception | None = field(default=None, repr=False)  # what made ``error`` (the API reports its code)
+    provider: str | None = None  # the ticket's provider, resolved to an id
     _flat: dict[str, Any] | None = field(default=None, repr=False)
 
     def flat(self) -> dict[str, Any]:
@@ -148,6 +150,20 @@ class Result:
         )
         return out
 
+    def answer_fields(self, providers: Sequence[str]) -> dict[str, Any]:
+        """The answer and what batch triage adds to it — ``verdict_<provider>`` (in the order of
+        ``providers``), ``confidence``, ``route``, ``top_citation`` and the separate
+        ``questions`` — as a ``triage classify`` JSONL row and a ``POST /v1/classify`` ticket
+        both carry them (one definition, so the two cannot drift)."""
+        flat = self.flat()
+        row: dict[str, Any] = self.answer.to_dict() if self.answer else {}
+        for k in ("verdict", *(f"verdict_{p}" for p in providers), "confidence", "route", "top_citation"):
+            if k in flat:
+                row[k] = flat[k]
+        if self.questions:
+            row["questions"] = [{"question": q, "verdict": a.verdict, "verdicts": _verdicts(a), "route": route_of(a)} for q, a in self.questions]
+        return row
+
     def jsonl(self, layout: Layout) -> dict[str, Any]:
         flat = self.flat()
         row: dict[str, Any] = {"id": self.ticket.id}
@@ -157,13 +173,7 @@ class Result:
             if c == layout.tf.id_col or (c in mine and mine[c] == v):
                 continue  # e.g. the question of a question file: the answer repeats it
             row[f"input_{c}" if c in mine else c] = v
-        row.update(answer)
-        verdict_keys = [k for k in layout.fields if k.startswith("verdict_")]
-        for k in ("verdict", *verdict_keys, "confidence", "route", "top_citation"):
-            if k in flat:
-                row[k] = flat[k]
-        if self.questions:
-            row["questions"] = [{"question": q, "verdict": a.verdict, "verdicts": _verdicts(a), "route": route_of(a)} for q, a in self.questions]
+        row.update(self.answer_fields(layout.providers))
         row.update(note=flat["note"], error=flat["error"], line=flat["line"])
         return row
 
@@ -224,9 +234,10 @@ def answer_chunk(bot, tickets: Sequence[Ticket], embedder: Any = None) -> list[R
         try:
             prep = bot.prepare(t.text, t.provider)
         except InputError as e:
-            r.error = f"line {t.line}: {e}"
+            r.error, r.problem = f"line {t.line}: {e}", e
             continue
         r.notes.extend(prep.notes)
+        r.provider = prep.provider
         main = len(items)
         items.append((prep.text, prep.provider))
         subs = list(range(len(items), len(items) + len(prep.questions)))
@@ -239,6 +250,7 @@ def answer_chunk(bot, tickets: Sequence[Ticket], embedder: Any = None) -> list[R
         bad = [answers[i] for i in (main, *subs) if isinstance(answers[i], Exception)]
         if bad:
             r.error = f"line {r.ticket.line}: could not be answered ({type(bad[0]).__name__}: {str(bad[0])[:160]})"
+            r.problem = bad[0]  # type: ignore[assignment]
             continue
         r.answer = answers[main]  # type: ignore[assignment]
         r.questions = [(items[i][0], answers[i]) for i in subs]  # type: ignore[misc]

@@ -40,7 +40,7 @@ def fuzz_schema(hash_bot, tmp_path):
 # Hypothesis directly: schemathesis' own pytest plugin does not run under this pytest.
 OPERATIONS = [
     "GET /healthz", "GET /readyz", "POST /v1/ask", "POST /v1/classify", "POST /v1/feedback", "GET /v1/feedback/export",
-    "GET /v1/providers", "POST /v1/admin/reload", "GET /metrics",
+    "GET /v1/providers", "POST /v1/admin/reload", "POST /v1/classify/jobs", "GET /v1/classify/jobs/{job_id}", "GET /metrics",
 ]
 CHECKS = [not_a_server_error, response_schema_conformance]
 

@@ -35,6 +35,7 @@ from ...runtime.config import Settings
 from ...runtime.feedback import FeedbackStore
 from ...runtime.memory import limit_heap_growth
 from . import routes
+from .classify import add_classify
 from .docs import add_docs
 from .metrics import Metrics, add_metrics
 from .middleware import add_error_handlers, add_middleware
@@ -72,6 +73,7 @@ def create_app(source, settings: Settings | None = None) -> FastAPI:
     add_docs(app)
     routes.add_probes(app, state)
     routes.add_answers(app, state, settings)
+    add_classify(app, state, settings)
     routes.add_feedback(app, state)
     routes.add_index(app, state)
     routes.add_widget(app, settings)
@@ -106,6 +108,7 @@ def _lifespan(state: AppState):
         if state.stop_watch is not None:
             state.stop_watch.set()
             state.stop_watch = None
+        state.batch.close()
         state.store.close()
 
     return lifespan

@@ -1,4 +1,5 @@
-"""The routes, in groups: probes, answers, feedback, the index, the widget.
+"""The routes, in groups: probes, answers, feedback, the index, the widget (batches of
+tickets: bot.apps.api.classify).
 
 Blocking work (embedding, retrieval) runs in plain ``def`` endpoints, i.e. in the worker
 thread pool, so the event loop keeps serving /healthz meanwhile. Every request takes the
@@ -18,13 +19,12 @@ from pathlib import Path
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, StreamingResponse
 
-from ...engine.errors import BotError, InputError, TooLargeError
+from ...engine.errors import InputError
 from ...runtime.auth import key_value
 from ...runtime.config import Settings
 from ...runtime.feedback import AnswerRecord, FeedbackStore
 from ...runtime.sanitize import clean_question
-from .middleware import error_body
-from .schemas import API_ERRORS, AskIn, AskOut, ClassifyIn, ClassifyOut, ErrorOut, FeedbackIn, FeedbackOut, ReloadOut, _errors
+from .schemas import API_ERRORS, AskIn, AskOut, ErrorOut, FeedbackIn, FeedbackOut, ReloadOut, _errors
 from .state import AppState
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -55,44 +55,13 @@ def add_answers(app: FastAPI, state: AppState, settings: Settings) -> None:
     def ask(body: AskIn):
         bot = state.ready_bot()
         sid = body.session_id or uuid.uuid4().hex
-        ans, res = bot.ask(clean_question(body.question), body.provider, sid)
+        with state.batch.gate.chat():  # batch work waits at the model meanwhile (bot.apps.api.jobs)
+            ans, res = bot.ask(clean_question(body.question), body.provider, sid)
         aid = uuid.uuid4().hex
         state.store.record([AnswerRecord(aid, body.question, res.question, ans, res.provider, sid)])
         extra = {"explain": bot.explain(res.question, res.provider).to_dict()} if body.explain else {}
         return JSONResponse({**ans.to_dict(), "question": body.question, "resolved_question": res.question, "answer_id": aid,
                              "session_id": sid, **extra})
-
-    @app.post("/v1/classify", response_model=ClassifyOut, responses=API_ERRORS, tags=["answers"], summary="Answer a batch of tickets, in order")
-    def classify(body: ClassifyIn):
-        """Ticket text longer than `max_ticket_chars` (50,000 by default) is trimmed to it and
-        answered; that ticket's answer then has a `note` saying so."""
-        bot = state.ready_bot()
-        n, limit = len(body.tickets), settings.max_classify_items
-        if n > limit:
-            raise TooLargeError(f"{n:,} tickets in one request; the limit is {limit:,}", hint="split the batch")
-        return JSONResponse({"answers": classify_tickets(bot, state.store, body)})
-
-
-def classify_tickets(bot, store: FeedbackStore, body: ClassifyIn) -> list[dict]:
-    """One answer (or error) per ticket, in order; the good ones answered in one call."""
-    preps, problems = {}, {}
-    for i, t in enumerate(body.tickets):
-        try:
-            preps[i] = bot.prepare(clean_question(t.text), t.provider, split=False)
-        except BotError as e:
-            problems[i] = e
-    good = [i for i in range(len(body.tickets)) if i not in problems]
-    answers = dict(zip(good, bot.answer_many([(preps[i].text, preps[i].provider) for i in good], check=False)))
-    ids = {i: uuid.uuid4().hex for i in good}
-    store.record(AnswerRecord(ids[i], preps[i].text, preps[i].text, answers[i], preps[i].provider) for i in good)
-    out = []
-    for i, t in enumerate(body.tickets):
-        if i in problems:
-            out.append({"id": str(t.id), **error_body(problems[i].code, problems[i].message, problems[i].hint)})
-        else:
-            note = "; ".join(preps[i].notes)
-            out.append({"id": str(t.id), **answers[i].to_dict(), "answer_id": ids[i], **({"note": note} if note else {})})
-    return out
 
 
 def add_feedback(app: FastAPI, state: AppState) -> None:

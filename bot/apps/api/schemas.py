@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, Union
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from ...runtime.auth import WIDGET_HEADER, WIDGET_ROUTES, Access, needs_key
 from ...runtime.sanitize import fix_surrogates
@@ -36,9 +36,33 @@ class AskIn(_In):
 
 
 class TicketIn(_In):
-    id: str | int = Field(..., description="Your id; echoed back.")
+    """One ticket. A ticket that does not fit this shape (no ``id``, no ``text``, not an
+    object) is not a 422 for the whole batch: it gets an error in its place."""
+
+    id: str | int = Field(..., description="Your id; echoed back. A ticket without one gets an error in its place (the others are answered).")
     text: str = Field(..., description="The ticket or question text.")
-    provider: str | None = None
+    provider: str | None = Field(None, description="Scope to one provider: its id or any of its names; all when null.")
+    _problem: str | None = PrivateAttr(None)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _error_in_place(cls, data: Any, handler):
+        try:
+            return handler(data)
+        except ValidationError as e:
+            raw = data.get("id") if isinstance(data, dict) else None
+            ticket = cls.model_construct(id=raw if isinstance(raw, (str, int)) and not isinstance(raw, bool) else None, text="")
+            ticket._problem = "; ".join(f"{'.'.join(map(str, er['loc'])) or 'ticket'}: {er['msg']}" for er in e.errors()[:3])
+            return ticket
+
+    @property
+    def problem(self) -> str | None:
+        """Why this ticket cannot be answered (it did not validate), else None."""
+        return self._problem
+
+    @property
+    def echo_id(self) -> str | None:
+        return None if self.id is None else str(self.id)
 
 
 class ClassifyIn(_In):
@@ -85,9 +109,29 @@ class AskOut(AnswerOut):
     explain: dict[str, Any] | None = Field(None, description="With `\"explain\": true`: how each verdict was reached (see `triage ask --explain`).")
 
 
+Route = Literal["vendor-support", "vendor-best-effort", "customer-responsibility", "human-review"]
+
+
+class QuestionOut(BaseModel):
+    question: str
+    verdict: Literal["covered", "best-effort", "not-covered", "unknown", "mixed"]
+    verdicts: dict[str, str] = Field(..., description="Verdict per provider.")
+    route: Route
+
+
 class ClassifiedOut(AnswerOut):
+    """A ticket's answer with what `triage classify` adds (same fields, same code); also
+    `verdict_<provider>` for each provider in scope."""
+
+    model_config = ConfigDict(extra="allow")
     id: str
-    note: str | None = Field(None, description="Set when the ticket text was trimmed to `max_ticket_chars` (50,000 by default).")
+    confidence: float = Field(..., description="The lowest confidence of the findings.")
+    route: Route = Field(..., description="Where the ticket goes: all findings covered → vendor-support, best-effort → vendor-best-effort, "
+                         "not-covered → customer-responsibility; human-review when it escalates or the verdicts differ.")
+    top_citation: str | None = Field(None, description="The strongest deciding passage: “quote” — title › section — link.")
+    questions: list[QuestionOut] | None = Field(None, description="When the ticket asks several things: each, with its verdicts and route.")
+    note: str | None = Field(None, description="Set when the ticket text was trimmed to `max_ticket_chars` (50,000 by default), "
+                             "or its verdict depends on the provider or its questions disagree.")
 
 
 class ErrorDetail(BaseModel):
@@ -103,7 +147,24 @@ class ErrorOut(BaseModel):
 
 
 class ClassifiedErrorOut(ErrorOut):
+    id: str | None = Field(..., description="The ticket's id; null when it had none (the error says so).")
+    route: Literal["human-review"] = "human-review"
+
+
+class ProgressOut(BaseModel):
+    done: int = Field(..., description="Tickets answered so far.")
+    total: int
+
+
+class JobOut(BaseModel):
     id: str
+    status: Literal["queued", "running", "done", "failed"]
+    progress: ProgressOut
+    created_at: str
+    finished_at: str | None = None
+    expires_at: str | None = Field(None, description="When a finished job is forgotten (then 404).")
+    answers: list[Union[ClassifiedOut, ClassifiedErrorOut]] | None = Field(None, description="When done: as POST /v1/classify returns them.")
+    error: ErrorDetail | None = Field(None, description="When failed: why.")
 
 
 class ClassifyOut(BaseModel):

@@ -1,4 +1,5 @@
-"""The app's state: the current Bot (swappable on reload), the feedback store, the loader."""
+"""The app's state: the current Bot (swappable on reload), the feedback store, the loader,
+batch work (its pool and jobs)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from ...engine.errors import BotError, NotReadyError
 from ...runtime.config import Settings
 from ...runtime.feedback import FeedbackStore
 from ...runtime.reload import BotHolder
+from .classify import BatchWork
 
 log = logging.getLogger("bot.api")
 
@@ -31,6 +33,7 @@ class AppState:
             self.loader = source
         self.load_error: BaseException | None = None
         self.stop_watch: threading.Event | None = None
+        self.batch = BatchWork(settings)  # /v1/classify and its jobs: own pool, chat first
 
     def load(self) -> None:
         t0 = time.perf_counter()
