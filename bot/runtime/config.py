@@ -93,6 +93,17 @@ class Settings(EngineSettings):
         default_factory=dict,
         description="Default provider per channel, `C0123:<provider>,C0456:<provider>`; used when a question names none.",
     )
+    slack_workers: int = Field(4, ge=1, description="Threads that answer Slack questions and post the answers (acks never wait for them).")
+    slack_queue_size: int = Field(
+        100,
+        ge=1,
+        description="Slack questions waiting for a worker; beyond it a command is acked 'busy, try again' "
+        "and an event gets 503 (Slack re-sends it).",
+    )
+    slack_api_timeout_seconds: float = Field(10.0, gt=0, description="Timeout of every call to Slack's Web API and response URLs.")
+    slack_signature_failures_per_minute: int = Field(
+        20, ge=0, description="Failed signature checks a minute per client address on /slack/events before it gets 429 (0 = no limit)."
+    )
 
     @property
     def slack_enabled(self) -> bool:

@@ -24,6 +24,7 @@ come only from the core. The package: ``schemas`` (pydantic bodies, at the edge)
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from contextlib import asynccontextmanager
 
@@ -81,7 +82,7 @@ def create_app(source, settings: Settings | None = None) -> FastAPI:
     if settings.slack_enabled:  # POST /slack/events: same bot, same feedback store (bot/slack.py)
         from ..slack import mount
 
-        mount(app, state.ready_bot, state.store, settings)
+        app.state.close_slack = mount(app, state.ready_bot, state.store, settings)
     return app
 
 
@@ -96,15 +97,18 @@ def _settings_of(source, settings) -> Settings:
 
 
 def _lifespan(state: AppState):
-    """Start loading (or watching the index) at startup; stop the watcher and the store at the end."""
+    """Start loading (or watching the index) at startup; stop Slack's workers, the watcher, the
+    batch pool and the store at the end."""
 
     @asynccontextmanager
-    async def lifespan(_app: FastAPI):
+    async def lifespan(app: FastAPI):
         if state.loader is not None and state.holder is None:
             threading.Thread(target=state.load, name="bot-loader", daemon=True).start()
         else:
             state.watch()
         yield
+        if close_slack := getattr(app.state, "close_slack", None):
+            await asyncio.to_thread(close_slack)  # lets answers in hand finish (bounded), off the loop
         if state.stop_watch is not None:
             state.stop_watch.set()
             state.stop_watch = None
