@@ -13,11 +13,13 @@ from __future__ import annotations
 import html
 import json
 import uuid
+from datetime import datetime, timezone
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, StreamingResponse
 
+from ...engine.errors import InputError
 from ...runtime.auth import key_value
 from ...runtime.config import Settings
 from ...runtime.feedback import AnswerRecord, FeedbackStore
@@ -26,6 +28,15 @@ from .schemas import API_ERRORS, AskIn, AskOut, ErrorOut, FeedbackIn, FeedbackOu
 from .state import AppState
 
 STATIC = Path(__file__).resolve().parent / "static"
+EXPORT_PAGE, EXPORT_MAX_PAGE = 1000, 10000  # feedback rows per export page: default, most
+EXPORT_200 = {
+    "description": "One rating a line, oldest first.",
+    "content": {"application/x-ndjson": {"schema": {"type": "string"}}},
+    "headers": {
+        "Link": {"description": 'The next page, `<url>; rel="next"` (absent on the last page).', "schema": {"type": "string"}},
+        "X-Next-Cursor": {"description": "The next page's `cursor` (absent on the last page).", "schema": {"type": "string"}},
+    },
+}
 
 
 def add_probes(app: FastAPI, state: AppState) -> None:
@@ -60,12 +71,36 @@ def add_feedback(app: FastAPI, state: AppState) -> None:
         return JSONResponse({"feedback_id": state.store.rate(body.answer_id, body.rating, body.comment)}, status_code=201)
 
     @app.get(
-        "/v1/feedback/export", tags=["feedback"], summary="Every rating with its question and verdicts (JSON Lines)",
-        response_class=StreamingResponse, responses={200: {"content": {"application/x-ndjson": {"schema": {"type": "string"}}}}, **API_ERRORS},
+        "/v1/feedback/export", tags=["feedback"], summary="Ratings with their questions and verdicts (JSON Lines), a page at a time",
+        response_class=StreamingResponse, responses={200: EXPORT_200, **API_ERRORS},
     )
-    def feedback_export():
-        lines = (json.dumps(r, ensure_ascii=False) + "\n" for r in state.store.export())
-        return StreamingResponse(lines, media_type="application/x-ndjson")
+    def feedback_export(
+        request: Request,
+        since: datetime | None = Query(None, description="Only ratings given at or after this time: ISO-8601 (`2026-05-01`, "
+                                       "`2026-05-01T09:00:00Z`, `…+02:00`); without a zone, UTC."),
+        until: datetime | None = Query(None, description="Only ratings given before this time (same forms)."),
+        limit: int = Query(EXPORT_PAGE, ge=1, le=EXPORT_MAX_PAGE, description="Rows in this page."),
+        cursor: int | None = Query(None, ge=0, description="Where the previous page ended: the `X-Next-Cursor` header of that page "
+                                   "(its `Link: <…>; rel=\"next\"` is the whole next URL)."),
+    ):
+        """Oldest first. When more rows match, the response has `Link: <url>; rel="next"` and
+        `X-Next-Cursor`; the last page has neither."""
+        start, end = _epoch(since), _epoch(until)
+        if start is not None and end is not None and start >= end:
+            raise InputError(f"since ({since.isoformat()}) is not before until ({until.isoformat()})", hint="swap them, or widen the range")
+        rows = list(state.store.export(since=start, until=end, after=cursor or 0, limit=limit + 1))
+        headers = {}
+        if len(rows) > limit:
+            rows, nxt = rows[:limit], rows[limit - 1]["feedback_id"]
+            url = request.url.include_query_params(cursor=nxt)
+            headers = {"Link": f'<{url.path}?{url.query}>; rel="next"', "X-Next-Cursor": str(nxt)}
+        lines = (json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+        return StreamingResponse(lines, media_type="application/x-ndjson", headers=headers)
+
+
+def _epoch(t: datetime | None) -> float | None:
+    """A Unix time; a time without a zone is taken as UTC."""
+    return None if t is None else (t if t.tzinfo else t.replace(tzinfo=timezone.utc)).timestamp()
 
 
 def add_index(app: FastAPI, state: AppState) -> None:

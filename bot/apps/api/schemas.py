@@ -7,7 +7,7 @@ from typing import Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
-from ...runtime.auth import API_PREFIX, WIDGET_HEADER, WIDGET_ROUTES, Access
+from ...runtime.auth import WIDGET_HEADER, WIDGET_ROUTES, Access, needs_key
 from ...runtime.sanitize import fix_surrogates
 
 _PLACEHOLDER = "Is <tool> supported?"
@@ -196,18 +196,21 @@ API_ERRORS = _errors(401, 403, 413, 422, 429, 500, 503)  # every /v1 route: keys
 
 
 def document_security(spec: dict, access: Access) -> dict:
-    """Document the keys: the schemes, and which one each /v1 operation takes."""
-    if not access.enabled:
-        return spec
+    """Declare the key schemes (so /docs has Authorize) and which ones each operation takes.
+
+    Declared even when this server has no keys, for whoever reads the docs to call a server
+    that has them; every operation then also lists ``{}`` (no key needed here)."""
+    open_note = "" if access.enabled else " This server has no keys configured: requests need none."
     spec.setdefault("components", {})["securitySchemes"] = {
-        "apiKey": {"type": "http", "scheme": "bearer", "description": "An API key (BOT_API_KEYS) or, for /v1/admin/*, an admin key (BOT_ADMIN_KEYS)."},
+        "apiKey": {"type": "http", "scheme": "bearer",
+                   "description": "An API key (BOT_API_KEYS) or an admin key (BOT_ADMIN_KEYS); /v1/admin/* and /metrics need an admin key." + open_note},
         "widgetKey": {"type": "apiKey", "in": "header", "name": WIDGET_HEADER,
-                      "description": "The widget's public key (BOT_WIDGET_KEYS), from an allowed origin only."},
+                      "description": "The widget's public key (BOT_WIDGET_KEYS), from an allowed origin only." + open_note},
     }
     for path, ops in spec.get("paths", {}).items():
-        if not path.startswith(API_PREFIX):
+        if not needs_key(path):
             continue
         for method, op in ops.items():
             widget = (method.upper(), path) in WIDGET_ROUTES
-            op["security"] = [{"apiKey": []}, *([{"widgetKey": []}] if widget else [])]
+            op["security"] = [{"apiKey": []}, *([{"widgetKey": []}] if widget else []), *([] if access.enabled else [{}])]
     return spec

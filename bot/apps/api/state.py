@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any, Callable
 
 from ...engine.errors import BotError, NotReadyError
@@ -35,10 +36,12 @@ class AppState:
         self.batch = BatchWork(settings)  # /v1/classify and its jobs: own pool, chat first
 
     def load(self) -> None:
+        t0 = time.perf_counter()
         try:
             bot = self.loader()
             bot.answer("warm-up question about support")  # first call pays lazy inits; not a user
             self.holder = BotHolder.of(bot)
+            log.info("ready in %.1f s: index build %s", time.perf_counter() - t0, bot.index.manifest.get("build_id"))
             self.watch()
         except BaseException as e:  # reported by /readyz and every endpoint needing the bot
             self.load_error = e
