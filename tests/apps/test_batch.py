@@ -44,7 +44,7 @@ def read_jsonl(path: Path) -> list[dict]:
 
 def run(bot, infile: Path, out: Path, **kw) -> dict:
     load_kw = {k: kw.pop(k) for k in ("id_col", "text_cols", "provider_col") if k in kw}
-    return batch.classify(bot, batch.load(infile, **load_kw), out, say=lambda m: None, **kw)
+    return batch.classify(bot, batch.load(infile, **load_kw), out, **kw)
 
 
 SMALL = [
