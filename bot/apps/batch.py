@@ -469,6 +469,7 @@ def classify(
     resume: bool = False,
     chunk: int | None = None,
     on_progress: Progress | None = None,
+    say: Callable[[str], None] = lambda m: print(m, file=sys.stderr),
 ) -> dict[str, Any]:
     """Answer every ticket of ``tickets`` and write one row per ticket to ``outfile``."""
     t0 = time.perf_counter()
@@ -485,7 +486,7 @@ def classify(
     size = max(1, chunk or bot.settings.classify_chunk)
     embedder = LengthSorted(bot.embedder, bot.settings.classify_embed_batch)
     try:
-        written, interrupted, signum = _run(bot, embedder, todo, size, sink, tally, on_progress)
+        written, interrupted, signum = _run(bot, embedder, todo, size, sink, tally, on_progress, say)
     finally:
         sink.close()
     seconds = time.perf_counter() - t0 + tickets.seconds
@@ -508,7 +509,7 @@ def _todo(tickets: TicketFile, sink: Sink) -> list[Ticket]:
     return todo
 
 
-def _run(bot, embedder, todo: list[Ticket], size: int, sink: Sink, tally: Tally, on_progress: Progress | None) -> tuple[int, bool, int | None]:
+def _run(bot, embedder, todo: list[Ticket], size: int, sink: Sink, tally: Tally, on_progress: Progress | None, say) -> tuple[int, bool, int | None]:
     """Answer and write ``todo`` chunk by chunk until done or stopped by a signal:
     (rows written, interrupted, the signal that stopped it)."""
     written = 0
@@ -527,6 +528,8 @@ def _run(bot, embedder, todo: list[Ticket], size: int, sink: Sink, tally: Tally,
                 if on_progress:
                     on_progress(written, len(todo))
         except _Stopped:
+            if written < len(todo):
+                say(f"stopped: the {min(size, len(todo) - written):,} tickets being answered were not written (--resume answers them)")
             return written, written < len(todo), stop.signal
     return written, False, None
 

@@ -376,7 +376,7 @@ def classify(
         tickets = batch.load(infile, id_col=id_col, text_cols=text_cols, provider_col=provider_col)
         bot = _open_bot(_settings(index, corpus))
         with batch.Reporter(err) as rep:
-            summary = batch.classify(bot, tickets, out_path, out_format=fmt, resume=resume, on_progress=rep)
+            summary = batch.classify(bot, tickets, out_path, out_format=fmt, resume=resume, on_progress=rep, say=rep.say)
     except BotError as e:
         _fail(e, as_json)
     if as_json:
