@@ -346,14 +346,18 @@ def test_ctrl_c_stops_within_a_second_keeping_the_rows_written(real_env, tmp_pat
     out = tmp_path / "out.csv"
     env = _env(real_env, BOT_CLASSIFY_CHUNK="128")
     proc = _start([TICKETS, "--out", out], env, tmp_path)
+    _wait_for_rows(proc, out, 0, timeout=600)  # the header: the first chunk starts
+    t_header = time.monotonic()
     _wait_for_rows(proc, out, 128, timeout=600)  # the first chunk is on disk; the second is being answered
+    chunk = time.monotonic() - t_header
     time.sleep(0.5)
     t0 = time.monotonic()
     proc.send_signal(signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=60)
+    stdout, stderr = proc.communicate(timeout=120)
     stopped = time.monotonic() - t0
     assert proc.returncode == 130, stderr
-    assert stopped < 2.5, f"took {stopped:.1f}s to stop"  # ~1 s; slack for a loaded machine
+    # ~1 s on a quiet machine; on a loaded one everything is slower, the chunk too
+    assert stopped < max(2.5, chunk / 3), f"took {stopped:.1f}s to stop; a chunk takes {chunk:.1f}s"
     rows = read_csv(out)
     assert len(rows) == 128 and out.read_bytes().endswith(b"\r\n")  # the chunk in flight was dropped, not half written
     assert "128 of 406 rows are in" in stderr and "--resume" in stderr and "Traceback" not in stderr
