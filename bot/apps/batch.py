@@ -395,7 +395,10 @@ class Tally:
         self.conflicting = 0
 
     def add(self, row: dict[str, Any]) -> None:
-        """Count one output row, from its verdict fields (as written or as read back)."""
+        """Count one output row, from its verdict fields (as written or as read back). A row
+        with an error has a route too (human-review): the counts add up to the file's."""
+        if row.get("route"):
+            self.routes[row["route"]] += 1
         if row.get("error"):
             self.errors += 1
             if len(self.error_lines) < 20:
@@ -406,8 +409,6 @@ class Tally:
         for p in self.providers:
             if v := row.get(f"verdict_{p}"):
                 self.by_provider[p][v] += 1
-        if row.get("route"):
-            self.routes[row["route"]] += 1
         if "questions, different verdicts" in str(row.get("note") or ""):
             self.conflicting += 1
 
@@ -415,14 +416,20 @@ class Tally:
 # -- Ctrl-C ---------------------------------------------------------------------------------------
 
 
+class _Stopped(BaseException):
+    """Raised by the signal handler to drop the chunk in flight (a BaseException, so no
+    ``except Exception`` on the way, e.g. the one-by-one retry, can swallow it)."""
+
+
 class _Stop:
+    """What SIGINT/SIGTERM asked for. A chunk being answered is dropped at once (its tickets
+    are answered again by ``--resume``); a chunk being written is finished first, so the file
+    always ends with a whole row."""
+
     def __init__(self):
-        self.requested = 0
         self.signal: int | None = None
         self.writing = False
-
-    def __bool__(self) -> bool:
-        return self.requested > 0
+        self.pending = False
 
     @contextmanager
     def holding(self):
@@ -431,28 +438,25 @@ class _Stop:
             yield
         finally:
             self.writing = False
-        if self.requested > 1 and self.signal == signal.SIGINT:
-            raise KeyboardInterrupt
+        if self.pending:
+            raise _Stopped
+
+    def handler(self, signum, frame) -> None:
+        self.signal = signum
+        if self.writing:
+            self.pending = True
+        else:
+            raise _Stopped
 
 
 @contextmanager
-def _stoppable(say: Callable[[str], None]) -> Iterator[_Stop]:
-    """SIGINT/SIGTERM ask the run to stop after the chunk in flight (the file stays whole);
-    a second Ctrl-C stops at once (still between writes)."""
+def _stoppable() -> Iterator[_Stop]:
+    """SIGINT/SIGTERM stop the run within a model batch (under a second), between writes."""
     stop = _Stop()
     if threading.current_thread() is not threading.main_thread():
         yield stop
         return
-
-    def handler(signum, frame):
-        stop.requested += 1
-        stop.signal = signum
-        if stop.requested == 1:
-            say("stopping after the current batch (Ctrl-C again to stop now) …")
-        elif signum == signal.SIGINT and not stop.writing:
-            raise KeyboardInterrupt
-
-    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    old = {s: signal.signal(s, stop.handler) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield stop
     finally:
@@ -518,32 +522,28 @@ def _todo(tickets: TicketFile, sink: Sink) -> list[Ticket]:
 
 
 def _run(bot, embedder, todo: list[Ticket], size: int, sink: Sink, tally: Tally, on_progress: Progress | None, say) -> tuple[int, bool, int | None]:
-    """Answer and write ``todo`` chunk by chunk until done or asked to stop:
+    """Answer and write ``todo`` chunk by chunk until done or stopped by a signal:
     (rows written, interrupted, the signal that stopped it)."""
     written = 0
-    interrupted = False
     if on_progress:
         on_progress(0, len(todo))
-    try:
-        with _stoppable(say) as stop:
+    with _stoppable() as stop:
+        try:
             for start in range(0, len(todo), size):
-                if stop:
-                    interrupted = True
-                    break
                 results = answer_chunk(bot, todo[start : start + size], embedder)
                 data = sink.encode(results)
-                with stop.holding():  # a second Ctrl-C waits for the chunk to be on disk
+                with stop.holding():  # a signal now waits for the chunk to be on disk
                     sink.write(data)
                     for r in results:
                         tally.add(r.flat())
                     written += len(results)
                 if on_progress:
                     on_progress(written, len(todo))
-            interrupted = interrupted or (bool(stop) and written < len(todo))
-            signum = stop.signal
-    except KeyboardInterrupt:
-        interrupted, signum = True, signal.SIGINT
-    return written, interrupted, signum
+        except _Stopped:
+            if written < len(todo):
+                say(f"stopped: the {min(size, len(todo) - written):,} tickets being answered were not written (--resume answers them)")
+            return written, written < len(todo), stop.signal
+    return written, False, None
 
 
 def _summary(tickets: TicketFile, outfile: Path, fmt: str, tally: Tally, sink: Sink, written: int, skipped: int,
@@ -563,7 +563,7 @@ def _summary(tickets: TicketFile, outfile: Path, fmt: str, tally: Tally, sink: S
         "verdicts": {v: tally.verdicts[v] for v in VERDICT_ORDER if tally.verdicts[v]},
         "by_provider": {p: {v: c[v] for v in VERDICT_ORDER if c[v]} for p, c in tally.by_provider.items()},
         "routes": {r: tally.routes[r] for r in ROUTES if tally.routes[r]},
-        "escalations": tally.routes["human-review"],
+        "escalations": tally.routes["human-review"] - tally.errors,  # answered, and sent to a human
         "conflicting_questions": tally.conflicting,
         "seconds": round(seconds, 3),
         "tickets_per_s": round(written / seconds, 2) if seconds > 0 else None,
@@ -640,7 +640,7 @@ def render_summary(console, s: dict[str, Any]) -> None:
     for r in ROUTES:
         t.add_row(f"route: {r}", *([""] * len(providers)), str(s["routes"].get(r, 0)))
     t.add_section()
-    t.add_row("escalations (human-review)", *([""] * len(providers)), str(s["escalations"]))
+    t.add_row("escalations (answered, routed to human-review)", *([""] * len(providers)), str(s["escalations"]))
     t.add_row("questions with different verdicts", *([""] * len(providers)), str(s["conflicting_questions"]))
     t.add_row("rows with errors", *([""] * len(providers)), str(s["errors"]), style="red" if s["errors"] else None)
     rows = f"{s['total_rows']:,} rows ({s['rows']:,} this run" + (f", {s['skipped']:,} already done" if s["skipped"] else "") + ")"

@@ -319,7 +319,7 @@ def train(settings, data_dir: Path, out_dir: Path | None, params: TrainParams = 
     from .embed import get_embedder
 
     t0 = time.perf_counter()
-    embedder = embedder or get_embedder(settings.embedder)
+    embedder = embedder or get_embedder(settings.embedder, settings.onnx_dir)
     notify("Step 1-2: reading the labelled splits and building candidates …")
     data = {split: collect(settings, data_dir, split, embedder, params.limit, notify) for split in ("train", "validation")}
     notify(f"Step 3: fitting the reader on {len(data['train'])} pairs ({params.epochs} epochs) …")
