@@ -9,6 +9,7 @@ import json
 import logging
 import socket
 import subprocess
+import threading
 import time
 
 import httpx
@@ -149,3 +150,29 @@ def test_triage_serve_logs_json_lines_on_stderr_and_never_a_key(tmp_path):
     assert any(o["logger"] == "bot.serve" and "ready at" in o["msg"] for o in records)
     for secret in SECRETS:
         assert secret not in out + err, secret
+
+
+def test_readyz_503_while_loading_is_not_logged_as_an_error(hash_bot, tmp_path, captured):
+    """Probes polling a loading server are DEBUG lines; a 503 elsewhere meanwhile is a WARNING;
+    the loader says once when it is ready."""
+    buf, configure = captured
+    configure([])
+    release = threading.Event()
+
+    def loader():
+        release.wait(30)
+        return hash_bot
+
+    with TestClient(create_app(loader, hash_bot.settings.model_copy(update={"data_dir": tmp_path}))) as c:
+        assert [c.get("/readyz").status_code for _ in range(3)] == [503] * 3
+        assert c.post("/v1/ask", json={"question": "q"}).status_code == 503
+        release.set()
+        for _ in range(200):
+            if c.get("/readyz").status_code == 200:
+                break
+            threading.Event().wait(0.05)
+    access = [o for o in lines(buf) if o["logger"] == "bot.access"]
+    assert {o["level"] for o in access if o["path"] == "/readyz"} == {"debug"}
+    assert [o["level"] for o in access if o["path"] == "/v1/ask"] == ["warning"]
+    assert not [o for o in lines(buf) if o["level"] == "error"]
+    assert any(o["logger"] == "bot.api" and o["msg"].startswith("ready in ") for o in lines(buf))
