@@ -22,7 +22,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from ..runtime.config import Settings
+from ..runtime.config import Settings, is_loopback
 from ..engine.errors import BotError
 
 app = typer.Typer(
@@ -382,17 +382,6 @@ def providers(as_json: bool = JsonOpt, index: Optional[Path] = IndexOpt, corpus:
     out.print(t)
 
 
-def _is_loopback(host: str) -> bool:
-    import ipaddress
-
-    if host.strip("[]").lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 @app.command()
 def serve(
     host: Optional[str] = typer.Option(None, "--host", help="Address to listen on (env BOT_HOST; default 127.0.0.1). "
@@ -442,7 +431,7 @@ def _serve_settings(index: Optional[Path], corpus: Optional[Path], **over):
             where = ".".join(str(x) for x in er["loc"]) or "settings"
             print(f"error: {where}: {er['msg']}", file=sys.stderr)
         raise typer.Exit(2)
-    if not settings.auth_enabled and not _is_loopback(settings.host):
+    if not settings.auth_enabled and not is_loopback(settings.host):
         print(
             f"error: refusing to listen on {settings.host} without API keys: anyone who can reach it could use the API. "
             "Set BOT_API_KEYS (and BOT_WIDGET_KEYS for the widget), or listen on 127.0.0.1.",

@@ -114,6 +114,39 @@ def test_more_than_1000_tickets_is_413_naming_the_limit(client):
     assert "1,000" in err["message"]
 
 
+# ------------------------------------------------------------------------------ raw input (before cleaning)
+
+
+def _post_json(client, path: str, payload: dict):
+    return client.post(path, content=json.dumps(payload, ensure_ascii=False).encode(), headers={"content-type": "application/json"})
+
+
+def test_invisible_padding_cannot_pass_the_question_limit(client):
+    """600,000 zero-width spaces around a short question: 1.8 MB, within the body limit, but
+    4,000 characters as sent is the limit too, not only after cleaning."""
+    r = _post_json(client, "/v1/ask", {"question": "\u200b" * 600_000 + ISTIO})
+    err = assert_error(r, 413, "too_large")
+    assert err["message"] == "the question is 600,019 characters (19 after removing invisible characters); the limit is 4,000"
+    assert len(r.content) < 1_000  # nothing echoed
+    emoji = assert_error(_post_json(client, "/v1/ask", {"question": ISTIO + " 👍" * 3_500}), 413, "too_large")  # 7,019 chars
+    assert "7,019 characters; the limit is 4,000" in emoji["message"]
+    wide = assert_error(_post_json(client, "/v1/ask", {"question": "Is " + "𝐈" * 3_900 + " supported?"}), 413, "too_large")
+    assert wide["message"] == "the question is 15,614 bytes as UTF-8; the limit is 12,000"
+
+
+def test_the_cleaned_question_is_what_is_echoed_and_stored(client):
+    padded = "Is Is\u200btio\u2060 supported?" + "\ufeff" * 50
+    r = _post_json(client, "/v1/ask", {"question": padded, "provider": "a\u200bks\u200b"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["question"] == ISTIO and [f["provider"] for f in body["findings"]] == ["aks"]  # provider cleaned too
+    fb = _post_json(client, "/v1/feedback", {"answer_id": body["answer_id"], "rating": "up", "comment": "good\u200b\u200b one"})
+    assert fb.status_code == 201
+    rows = [json.loads(line) for line in client.get("/v1/feedback/export").text.splitlines()]
+    mine = next(row for row in rows if row["answer_id"] == body["answer_id"])
+    assert mine["question"] == ISTIO and mine["comment"] == "good one"
+
+
 # ------------------------------------------------------------------------------ bad bytes and characters
 
 

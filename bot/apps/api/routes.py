@@ -21,7 +21,7 @@ from ...engine.errors import BotError, TooLargeError
 from ...runtime.auth import key_value
 from ...runtime.config import Settings
 from ...runtime.feedback import AnswerRecord, FeedbackStore
-from ...runtime.sanitize import clean_question
+from ...runtime.sanitize import check_raw, clean_input, clean_question, drop_instructions
 from .middleware import error_body
 from .schemas import API_ERRORS, AskIn, AskOut, ClassifyIn, ClassifyOut, ErrorOut, FeedbackIn, FeedbackOut, ReloadOut, _errors
 from .state import AppState
@@ -45,11 +45,13 @@ def add_answers(app: FastAPI, state: AppState, settings: Settings) -> None:
     def ask(body: AskIn):
         bot = state.ready_bot()
         sid = body.session_id or uuid.uuid4().hex
-        ans, res = bot.ask(clean_question(body.question), body.provider, sid)
+        raw = check_raw(body.question, max_chars=settings.max_question_chars, max_bytes=settings.max_question_bytes)
+        question = clean_input(raw)  # what is stored and echoed: never the invisible padding
+        ans, res = bot.ask(drop_instructions(question), body.provider, sid)
         aid = uuid.uuid4().hex
-        state.store.record([AnswerRecord(aid, body.question, res.question, ans, res.provider, sid)])
+        state.store.record([AnswerRecord(aid, question, res.question, ans, res.provider, sid)])
         extra = {"explain": bot.explain(res.question, res.provider).to_dict()} if body.explain else {}
-        return JSONResponse({**ans.to_dict(), "question": body.question, "resolved_question": res.question, "answer_id": aid,
+        return JSONResponse({**ans.to_dict(), "question": question, "resolved_question": res.question, "answer_id": aid,
                              "session_id": sid, **extra})
 
     @app.post("/v1/classify", response_model=ClassifyOut, responses=API_ERRORS, tags=["answers"], summary="Answer a batch of tickets, in order")
