@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
 import socket
 import subprocess
 import time
@@ -149,3 +150,32 @@ def test_triage_serve_logs_json_lines_on_stderr_and_never_a_key(tmp_path):
     assert any(o["logger"] == "bot.serve" and "ready at" in o["msg"] for o in records)
     for secret in SECRETS:
         assert secret not in out + err, secret
+
+
+def test_no_request_can_write_a_huge_log_line_and_bodies_are_never_logged(hash_bot, tmp_path, captured):
+    """A badly signed 1.9 MB body to /slack/events (Bolt logs the body it refuses), a 1 MB
+    message and a 1 MB exception: every line stays a few kilobytes, cut with a marker."""
+    buf, configure = captured
+    s = hash_bot.settings.model_copy(update={
+        "data_dir": tmp_path, "slack_bot_token": SecretStr(SLACK_TOKEN), "slack_signing_secret": SecretStr(SLACK_SECRET),
+        "slack_api_url": "http://127.0.0.1:9/"})
+    configure(secrets_of(s))
+    body = b"token=x&command=%2Ftriage&text=" + b"B" * 1_900_000
+    with TestClient(create_app(hash_bot, s), raise_server_exceptions=False) as c:
+        r = c.post("/slack/events", content=body, headers={"X-Slack-Signature": "v0=abc", "X-Slack-Request-Timestamp": str(int(time.time())),
+                                                           "content-type": "application/x-www-form-urlencoded"})
+        assert r.status_code == 401
+    logging.getLogger("bot.test").info("%s then %s", "A" * 1_000_000, KEY)
+    try:
+        raise ValueError("C" * 1_000_000)
+    except ValueError:
+        logging.getLogger("bot.test").exception("failed")
+    text = buf.getvalue()
+    assert "B" * 100 not in text and "body: [not logged])" in text  # Bolt's line, without the body
+    out = lines(buf)
+    assert max(len(json.dumps(o)) for o in out) < logs.MAX_MSG_CHARS + logs.MAX_EXC_CHARS + 1_000
+    big = next(o for o in out if o["msg"].startswith("AAAA"))
+    assert re.search(r"A… \[99\d,\d{3} more characters not logged\]$", big["msg"]) and len(big["msg"]) < logs.MAX_MSG_CHARS + 100
+    exc = next(o for o in out if o["msg"] == "failed")["exc"]
+    assert "more characters not logged]" in exc and len(exc) < logs.MAX_EXC_CHARS + 100
+    assert KEY not in text
