@@ -398,6 +398,7 @@ def serve(
     from ..runtime import logs
     from ..runtime.auth import secrets_of
     from .api.app import create_app
+    from .api.server import uvicorn_config
 
     if not isinstance(log_format, str):  # `triage slack` calls serve() as a function
         log_format = None
@@ -405,11 +406,7 @@ def serve(
     logs.configure(settings.log_format, settings.log_level, secrets_of(settings))
     url = f"http://{settings.host}:{settings.port}"
     _announce(settings, url)
-    config = uvicorn.Config(
-        create_app(_loader(settings, url), settings), host=settings.host, port=settings.port, log_config=None, access_log=False,
-        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
-    )
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(uvicorn_config(create_app(_loader(settings, url), settings), settings))
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         server.run()

@@ -4,9 +4,12 @@ instructions aimed at the bot. The answers that must not change are the real mod
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import sys
 import threading
+import time
 import unicodedata
 
 import httpx
@@ -82,6 +85,82 @@ def test_a_5mb_body_is_413_naming_the_limit_declared_or_chunked(server):
         ok = http.post("/v1/ask", content=iter([b'{"question": "Is Is', b'tio supported?"}']), headers={"content-type": "application/json"})
         assert ok.status_code == 200, ok.text
         assert ok.json()["question"] == ISTIO
+
+
+# ------------------------------------------------------------------------------ request heads and connections (real server)
+
+
+@pytest.fixture(scope="module")
+def tight_server(hash_bot, tmp_path_factory):
+    """`triage serve`'s uvicorn settings with small limits: 20 connections, 1 s for a request
+    head, 1 s of keep-alive."""
+    from helpers import UvicornThread
+
+    app = app_for(hash_bot, tmp_path_factory.mktemp("limits-tight"), max_connections=20, header_timeout_seconds=1.0, keep_alive_seconds=1)
+    with UvicornThread(app) as srv:
+        srv.addr = ("127.0.0.1", int(srv.url.rsplit(":", 1)[1]))
+        yield srv
+
+
+def test_a_64mb_header_is_refused_at_once(tight_server):
+    """The request head is limited to BOT_MAX_HEADER_BYTES (16 KiB) before any of the app runs:
+    the server answers 400 and closes; nowhere near 64 MB is read."""
+    chunk, sent, reply = b"a" * 65_536, 0, b""
+    t0 = time.monotonic()
+    with socket.create_connection(tight_server.addr, timeout=5) as s:
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ")
+        try:
+            while sent < 64 * 2**20:
+                s.sendall(chunk)
+                sent += len(chunk)
+        except OSError:  # reset or broken pipe: the server closed the connection
+            pass
+        with contextlib.suppress(OSError):
+            reply = s.recv(1024)
+    assert time.monotonic() - t0 < 5
+    assert sent < 8 * 2**20, f"{sent:,} bytes were accepted"
+    assert reply == b"" or reply.startswith((b"HTTP/1.1 400", b"HTTP/1.1 431")), reply[:100]
+
+
+def test_connections_with_unfinished_heads_are_closed_and_normal_requests_served(tight_server):
+    """60 connections (3 × the connection limit) send half a request head and stall: each is
+    closed after the 1 s head timeout, and a normal request is answered within seconds; an
+    idle keep-alive connection is closed after 1 s too."""
+    slow = []
+    for _ in range(60):
+        s = socket.create_connection(tight_server.addr, timeout=5)
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+        slow.append(s)
+    t0 = time.monotonic()
+    try:
+        with httpx.Client(base_url=tight_server.url, timeout=5) as http:
+            status = None
+            while time.monotonic() - t0 < 5 and status != 200:
+                status = http.get("/healthz").status_code  # 503 while the limit is full, never a hang
+                if status != 200:
+                    time.sleep(0.1)
+        assert status == 200 and time.monotonic() - t0 < 4
+        assert all(_closed_by_server(s) for s in slow)
+    finally:
+        for s in slow:
+            s.close()
+    with socket.create_connection(tight_server.addr, timeout=5) as s:
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert s.recv(4096).startswith(b"HTTP/1.1 200")
+        t1 = time.monotonic()
+        assert _closed_by_server(s) and time.monotonic() - t1 < 3  # keep-alive: 1 s
+
+
+def _closed_by_server(s: socket.socket) -> bool:
+    """True once the peer closed (EOF or reset) within the socket's timeout."""
+    try:
+        while s.recv(4096):
+            pass
+        return True
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False
 
 
 # ------------------------------------------------------------------------------ lengths and batches
