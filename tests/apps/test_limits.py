@@ -373,6 +373,20 @@ def test_widget_and_keyless_traffic_is_limited_per_client_address(hash_bot, tmp_
         assert c.get("/healthz").status_code == 200  # probes are never limited
 
 
+@pytest.mark.parametrize("proxies", [[], ["127.0.0.1"]], ids=["no proxy trusted", "loopback proxy trusted"])
+def test_x_forwarded_for_counts_only_from_a_trusted_proxy(hash_bot, tmp_path, proxies):
+    """Over real uvicorn from loopback: with no trusted proxy (the default) a client cannot pick
+    its own address for the per-address limit with X-Forwarded-For; from a trusted proxy it is
+    the forwarded address that is counted."""
+    from helpers import UvicornThread
+
+    keys = {"api_keys": [SecretStr(KEY)], "widget_keys": [SecretStr(WIDGET)]}
+    app = app_for(hash_bot, tmp_path, ip_rate_limit_per_minute=3, trusted_proxies=proxies, **keys)
+    with UvicornThread(app) as srv, httpx.Client(base_url=srv.url, timeout=10) as http:
+        codes = [http.get("/v1/providers", headers={"X-Forwarded-For": f"203.0.113.{i}"}).status_code for i in range(6)]
+    assert codes == ([401] * 3 + [429] * 3 if not proxies else [401] * 6)
+
+
 def test_slack_events_are_never_rate_limited(hash_bot, tmp_path):
     slack = {"slack_signing_secret": SecretStr("limits-signing-secret"), "slack_bot_token": SecretStr("xoxb-limits-token"),
              "slack_api_url": "http://127.0.0.1:9/"}
