@@ -418,7 +418,8 @@ def serve(
 
 def _serve_settings(index: Optional[Path], corpus: Optional[Path], **over):
     """The server's settings, or exit 2 with one line per bad setting (never its value: it
-    may be a key) or when keys are missing for a non-loopback address."""
+    may be a key), when keys are missing for a non-loopback address, or when no host name can
+    be derived (0.0.0.0 without BOT_ALLOWED_HOSTS)."""
     from pydantic import ValidationError
 
     try:
@@ -432,6 +433,13 @@ def _serve_settings(index: Optional[Path], corpus: Optional[Path], **over):
         print(
             f"error: refusing to listen on {settings.host} without API keys: anyone who can reach it could use the API. "
             "Set BOT_API_KEYS (and BOT_WIDGET_KEYS for the widget), or listen on 127.0.0.1.",
+            file=sys.stderr,
+        )
+        raise typer.Exit(2)
+    if not settings.host_names:
+        print(
+            f"error: refusing to listen on {settings.host} without BOT_ALLOWED_HOSTS: requests are only answered under the "
+            "server's own names. Set BOT_ALLOWED_HOSTS to the name clients use (e.g. triage.example.com; * for any).",
             file=sys.stderr,
         )
         raise typer.Exit(2)

@@ -1,8 +1,8 @@
 """What wraps every request: the error body and its statuses, the body-size limit, the
 last-resort 500, and the order the middleware is stacked in.
 
-Outermost first: request id and access log (bot.logs), CORS, the last-resort 500, keys and
-rate limits (bot.auth), the body-size limit. Every error is ``{"error": {"code", "message",
+Outermost first: request id and access log (bot.logs), the Host check (bot.hosts), CORS,
+the last-resort 500, keys and rate limits (bot.auth), the body-size limit. Every error is ``{"error": {"code", "message",
 "hint"?, "request_id"}}`` with the status the error class names (bot.errors)."""
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from ...engine.errors import BotError, InputError, RateLimitedError
 from ...runtime import logs
 from ...runtime.auth import WIDGET_HEADER, Access, Guard
 from ...runtime.config import Settings
+from ...runtime.hosts import HostCheck
 
 log = logging.getLogger("bot.api")
 
@@ -146,6 +147,7 @@ def add_middleware(app: FastAPI, settings: Settings, access: Access) -> None:
         allow_headers=["content-type", "authorization", WIDGET_HEADER.lower(), "x-request-id"],
         expose_headers=["Retry-After", "X-Request-ID"],
     )
+    app.add_middleware(HostCheck, hosts=access.hosts, respond=error_response)
     app.add_middleware(logs.RequestContext)
 
 
