@@ -116,6 +116,22 @@ def test_the_demo_page_embeds_the_first_widget_key_escaped(client, hash_bot, tmp
         assert "data-key" not in open_client.get("/").text.split("<script src=")[1][:40]  # no keys: no data-key
 
 
+def test_every_page_refuses_framing_and_sniffing_and_the_demo_page_has_a_strict_csp(client):
+    import base64
+    import hashlib
+
+    demo = client.get("/")
+    csp = demo.headers["content-security-policy"]
+    assert demo.headers["x-frame-options"] == "DENY" and demo.headers["x-content-type-options"] == "nosniff"
+    assert "default-src 'none'" in csp and "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
+    inline = re.search(r"<script>(.*?)</script>", demo.text, re.S).group(1)  # the page's own script, allowed by its hash
+    assert "'sha256-" + base64.b64encode(hashlib.sha256(inline.encode()).digest()).decode() + "'" in csp
+    docs = client.get("/docs")
+    assert docs.headers["x-frame-options"] == "DENY" and "frame-ancestors 'none'" in docs.headers["content-security-policy"]
+    for path in ["/widget.js", "/widget.css", "/healthz", "/v1/providers"]:
+        assert client.get(path, headers=BEARER).headers["x-content-type-options"] == "nosniff", path
+
+
 def test_openapi_documents_the_keys_and_the_errors(client):
     spec = client.get("/openapi.json").json()
     schemes = spec["components"]["securitySchemes"]
