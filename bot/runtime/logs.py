@@ -4,7 +4,8 @@
   sane incoming ``X-Request-ID`` or a new one — returns it in the ``X-Request-ID`` header, and
   writes one access line when the response is done: method, path (never the query string),
   status, duration, client address and who called (``api#1``, ``widget#1``, … — a key's
-  position in its list, never the key).
+  position in its list, never the key). A client that hung up before any response started
+  (mid-body, say) is status 499 at INFO: its doing, not an error of ours.
 * :func:`request_id` reads the current id anywhere below it (endpoints run in worker
   threads; the context travels with them), so error bodies and log lines carry it.
 * :func:`configure` installs the handler ``triage serve`` uses: JSON (``ts``, ``level``,
@@ -33,6 +34,7 @@ access_log = logging.getLogger("bot.access")
 _SANE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 FIELDS = ("request_id", "method", "path", "status", "duration_ms", "client", "principal")
 QUIET_PATHS = frozenset({"/healthz", "/readyz"})  # probes: logged at DEBUG only
+CLIENT_CLOSED = 499  # the access line's status for a client that hung up mid-request (nginx's convention)
 MAX_MSG_CHARS = 4_000  # one log message, after scrubbing; the rest is cut with a marker
 MAX_EXC_CHARS = 16_000  # one traceback
 
@@ -77,7 +79,14 @@ class RequestContext:
         info = RequestInfo(rid)
         token = _current.set(info)
         status: int | None = None
+        hung_up = False  # the client went away before any response started: logged as 499
         t0 = time.perf_counter()
+
+        async def receive_watching():
+            nonlocal hung_up
+            message = await receive()
+            hung_up = hung_up or (message["type"] == "http.disconnect" and status is None)
+            return message
 
         async def send_with_id(message):
             nonlocal status
@@ -88,9 +97,9 @@ class RequestContext:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive_watching, send_with_id)
         finally:
-            st = status or 500
+            st = CLIENT_CLOSED if hung_up else status or 500
             client = scope.get("client")
             path = scope.get("path", "")
             level = logging.ERROR if st >= 500 else logging.DEBUG if path in QUIET_PATHS and st < 400 else logging.INFO

@@ -179,3 +179,29 @@ def test_no_request_can_write_a_huge_log_line_and_bodies_are_never_logged(hash_b
     exc = next(o for o in out if o["msg"] == "failed")["exc"]
     assert "more characters not logged]" in exc and len(exc) < logs.MAX_EXC_CHARS + 100
     assert KEY not in text
+
+
+def test_a_client_that_hangs_up_mid_body_is_logged_as_a_disconnect_not_an_error(hash_bot, tmp_path, captured):
+    """Real uvicorn: a body announced as 1,000 bytes (or sent chunked) and cut off after a few
+    is the client's doing: an access line with status 499 at INFO, no error, no traceback."""
+    from helpers import UvicornThread
+
+    buf, configure = captured
+    configure([])
+    app = create_app(hash_bot, hash_bot.settings.model_copy(update={"data_dir": tmp_path}))
+    heads = [f"POST {p} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
+             for p in ("/v1/ask", "/v1/classify", "/v1/feedback")]
+    heads.append("POST /v1/ask HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n")
+    with UvicornThread(app) as srv:
+        for head in heads:
+            with socket.create_connection(("127.0.0.1", int(srv.url.rsplit(":", 1)[1])), timeout=5) as s:
+                s.sendall(head.encode() + b'{"que')
+                time.sleep(0.2)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and len([o for o in lines(buf) if o["logger"] == "bot.access"]) < len(heads):
+            time.sleep(0.05)
+    out = lines(buf)
+    access = [o for o in out if o["logger"] == "bot.access"]
+    assert [(o["path"], o["status"], o["level"]) for o in access] == [
+        ("/v1/ask", 499, "info"), ("/v1/classify", 499, "info"), ("/v1/feedback", 499, "info"), ("/v1/ask", 499, "info")]
+    assert [o for o in out if o["level"] in ("error", "critical") or "exc" in o] == []

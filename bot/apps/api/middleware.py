@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from ...engine.errors import BotError, InputError, RateLimitedError
 from ...runtime import logs
@@ -157,6 +158,8 @@ class CatchAll:
 
         try:
             await self.app(scope, receive, tracking_send)
+        except ClientDisconnect:  # the client hung up mid-body; logs.RequestContext logs it as 499
+            return
         except Exception:
             if started or scope["type"] != "http":
                 raise
