@@ -7,6 +7,7 @@ Outermost first: request id and access log (bot.logs), security headers, the Hos
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from typing import Any
@@ -143,7 +144,9 @@ class SecurityHeaders:
 
 
 class CatchAll:
-    """Last-resort 500 as JSON with an error id; sits inside CORS so the browser can read it."""
+    """Last-resort 500 as JSON with an error id; sits inside CORS so the browser can read it.
+    A request cut off at shutdown (its task cancelled after the grace) gets a JSON 503
+    ``shutting_down`` instead of uvicorn's plain-text 500."""
 
     def __init__(self, app):
         self.app = app
@@ -160,6 +163,12 @@ class CatchAll:
             await self.app(scope, receive, tracking_send)
         except ClientDisconnect:  # the client hung up mid-body; logs.RequestContext logs it as 499
             return
+        except asyncio.CancelledError:  # cut off by shutdown after the grace: say so, in the error shape
+            if not started and scope["type"] == "http":
+                msg = "the server is shutting down and could not finish this request"
+                body = error_body("shutting_down", msg, "retry in a few seconds")
+                await JSONResponse(body, status_code=503, headers={"Retry-After": "5", "Connection": "close"})(scope, receive, send)
+            raise
         except Exception:
             if started or scope["type"] != "http":
                 raise
