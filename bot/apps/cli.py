@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from typer.core import TyperCommand, TyperGroup
 from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
@@ -25,7 +26,28 @@ from rich.text import Text
 from ..runtime.config import Settings, is_loopback
 from ..engine.errors import BotError
 
+class _FlagsTakeNoValue:
+    """Help lists a flag as ``--json``, not ``--json <bool>`` (typer's placeholder suggests a
+    value, and ``--json true`` is an error)."""
+
+    def get_params(self, ctx):
+        params = super().get_params(ctx)  # type: ignore[misc]
+        for p in params:
+            if getattr(p, "is_flag", False):
+                p.metavar = ""
+        return params
+
+
+class _Command(_FlagsTakeNoValue, TyperCommand):
+    pass
+
+
+class _Group(_FlagsTakeNoValue, TyperGroup):
+    pass
+
+
 app = typer.Typer(
+    cls=_Group,
     add_completion=False,
     no_args_is_help=True,
     rich_markup_mode="rich",
@@ -51,8 +73,8 @@ BADGE = {
     "mixed": ("MIXED", "bold black on white"),
 }
 
-IndexOpt = typer.Option(None, "--index", help="Index folder [env: BOT_INDEX_DIR].", show_default=False)
-CorpusOpt = typer.Option(None, "--corpus", help="Corpus folder [env: BOT_CORPUS_DIR].", show_default=False)
+IndexOpt = typer.Option(None, "--index", help="Index folder.  \\[env: BOT_INDEX_DIR]", show_default=False)
+CorpusOpt = typer.Option(None, "--corpus", help="Corpus folder.  \\[env: BOT_CORPUS_DIR]", show_default=False)
 JsonOpt = typer.Option(False, "--json", help="Print machine-readable JSON instead of a report.")
 
 
@@ -155,7 +177,7 @@ def render_answer(console: Console, ans, providers) -> None:
         console.print(Text.assemble(("Overall: ", "bold"), (f" {label} ", style)))
 
 
-@app.command()
+@app.command(cls=_Command)
 def ask(
     question: str = typer.Argument(..., help="The question or ticket text; '-' reads standard input."),
     provider: Optional[str] = typer.Option(None, "--provider", "-p", help="Scope to one provider: its id or any of its names (see `triage providers`)."),
@@ -164,30 +186,40 @@ def ask(
     index: Optional[Path] = IndexOpt,
     corpus: Optional[Path] = CorpusOpt,
 ):
-    """Answer one question: a verdict per vendor with quoted evidence."""
+    """Answer one question: a verdict per vendor with quoted evidence.
+
+    A ticket on standard input ('-') is read as `triage classify` reads one: no question-length
+    limit, trimmed at BOT_MAX_TICKET_CHARS with a note."""
+    notes: tuple[str, ...] = ()
+    ticket = question == "-"
     try:
-        if question == "-":
-            question = sys.stdin.read()
-        settings = _settings(index, corpus)
-        bot = _open_bot(settings)
-        exp = bot.explain(question, provider) if explain else None
-        ans = exp.answer if exp else bot.answer(question, provider)
+        text = sys.stdin.read() if ticket else question
+        bot = _open_bot(_settings(index, corpus))
+        if ticket:
+            prep = bot.prepare(text, provider, split=False)
+            text, provider, notes = prep.text, prep.provider, prep.notes
+        exp = bot.explain(text, provider, check=not ticket) if explain else None
+        ans = exp.answer if exp else bot.answer_many([(text, provider)], check=not ticket)[0]
     except BotError as e:
         _fail(e, as_json)
     if as_json:
-        print(json.dumps({**ans.to_dict(), **({"explain": exp.to_dict()} if exp else {})}, ensure_ascii=False, indent=1))
+        extra = {**({"note": "; ".join(notes)} if notes else {}), **({"explain": exp.to_dict()} if exp else {})}
+        print(json.dumps({**ans.to_dict(), **extra}, ensure_ascii=False, indent=1))
         return
+    for n in notes:
+        err.print(f"note: {n}", soft_wrap=True, highlight=False)
     render_answer(out, ans, bot.providers)
     if exp:
         render_explain(out, exp)
 
 
-@app.command()
+@app.command(cls=_Command)
 def train(
     data: Path = typer.Option(Path("evals"), "--data", help="Folder with train/, validation/ and vendors/ (see evals/SPEC.md)."),
     out_dir: Path = typer.Option(None, "--out", help="Where the model goes (default: BOT_READER_DIR, models/reader)."),
     epochs: int = typer.Option(10, "--epochs", min=1, help="Passes over the training pairs."),
     seed: int = typer.Option(0, "--seed", help="Seed of numpy, torch and the sample order."),
+    members: int = typer.Option(5, "--members", min=1, help="Networks in the ensemble (seeds seed … seed+members-1)."),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Read only this many tickets per split (a quick check)."),
     no_rules: bool = typer.Option(False, "--no-rule-features", help="Train the reader without the rules engine's reading (ablation)."),
     as_json: bool = JsonOpt,
@@ -198,7 +230,7 @@ def train(
 
     try:
         settings = _settings(None, corpus)
-        params = TrainParams(epochs=epochs, seed=seed, limit=limit, rule_features=not no_rules)
+        params = TrainParams(epochs=epochs, seed=seed, members=members, limit=limit, rule_features=not no_rules)
         notify = (lambda m: None) if as_json else (lambda m: err.print(m, soft_wrap=True))
         rep = run_training(settings, data, out_dir or settings.reader_dir, params, notify=notify)
     except BotError as e:
@@ -216,7 +248,7 @@ def train(
     out.print(t)
 
 
-@app.command("index")
+@app.command("index", cls=_Command)
 def index_cmd(
     force: bool = typer.Option(False, "--force", help="Re-embed everything instead of reusing unchanged chunks."),
     as_json: bool = JsonOpt,
@@ -229,7 +261,7 @@ def index_cmd(
 
     try:
         s = _settings(index, corpus)
-        emb = get_embedder(s.embedder)
+        emb = get_embedder(s.embedder, s.onnx_dir, lambda m: err.print(f"[dim]{m}[/]"))
         r = build_index(s.corpus_dir, s.index_dir, emb, force=force, batch_size=s.batch_size, on_progress=_progress_cb(err))
     except BotError as e:
         _fail(e, as_json)
@@ -263,7 +295,7 @@ def _write_traces(bot, items, misses: list[dict], path: Path) -> None:
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
-@app.command("eval")
+@app.command("eval", cls=_Command)
 def eval_cmd(
     file: Path = typer.Argument(..., help="JSONL eval file (id, question, provider, expected, evidence)."),
     as_json: bool = JsonOpt,
@@ -320,14 +352,14 @@ def eval_cmd(
         out.print(mt)
 
 
-@app.command()
+@app.command(cls=_Command)
 def classify(
     infile: Path = typer.Argument(..., help="Tickets: CSV (a header row) or JSONL (one object per line)."),
     out_path: Path = typer.Option(..., "--out", "-o", help="Output file, CSV or JSONL (by extension or --format); written as it goes."),
     fmt: Optional[str] = typer.Option(None, "--format", help="Output format: csv or jsonl (default: from the --out extension, else the input's)."),
-    id_col: Optional[str] = typer.Option(None, "--id-col", help="Column with the ticket id.  [default: id]", show_default=False),
-    text_cols: Optional[str] = typer.Option(None, "--text-cols", help="Column(s) with the text, joined, e.g. subject,body.  [default: question, text or subject+body]", show_default=False),
-    provider_col: Optional[str] = typer.Option(None, "--provider-col", help="Column whose value scopes a ticket to a provider (optional).  [default: provider]", show_default=False),
+    id_col: Optional[str] = typer.Option(None, "--id-col", help="Column with the ticket id.  \\[default: id]", show_default=False),
+    text_cols: Optional[str] = typer.Option(None, "--text-cols", help="Column(s) with the text, joined, e.g. subject,body.  \\[default: question, text or subject+body]", show_default=False),
+    provider_col: Optional[str] = typer.Option(None, "--provider-col", help="Column whose value scopes a ticket to a provider (optional).  \\[default: provider]", show_default=False),
     resume: bool = typer.Option(False, "--resume", help="Keep the rows already in --out (after a crash or Ctrl-C) and add the rest."),
     strict: bool = typer.Option(False, "--strict", help="Exit with code 2 when any row could not be read or answered."),
     as_json: bool = JsonOpt,
@@ -336,8 +368,9 @@ def classify(
 ):
     """Triage a ticket file: a verdict, a route and the top citation per ticket (batch).
 
-    Bad rows become output rows with `error` filled in; the run goes on. Ctrl-C stops after
-    the current batch with a valid file; `--resume` carries on from there."""
+    Bad rows become output rows with `error` filled in; the run goes on. Ctrl-C stops within a
+    second and keeps the rows already written (the file ends with a whole row); `--resume`
+    carries on from there."""
     from . import batch
 
     try:
@@ -363,11 +396,13 @@ def classify(
         raise typer.Exit(2)
 
 
-@app.command()
+@app.command(cls=_Command)
 def providers(as_json: bool = JsonOpt, index: Optional[Path] = IndexOpt, corpus: Optional[Path] = CorpusOpt):
     """List providers and documents in the index."""
     try:
-        info = _open_bot(_settings(index, corpus)).info()
+        from ..engine.service import Bot
+
+        info = Bot.describe(_settings(index, corpus), notify=lambda m: err.print(f"[dim]{m}[/]"), on_progress=_progress_cb(err))
     except BotError as e:
         _fail(e, as_json)
     if as_json:
@@ -382,7 +417,7 @@ def providers(as_json: bool = JsonOpt, index: Optional[Path] = IndexOpt, corpus:
     out.print(t)
 
 
-@app.command()
+@app.command(cls=_Command)
 def serve(
     host: Optional[str] = typer.Option(None, "--host", help="Address to listen on (env BOT_HOST; default 127.0.0.1). "
                                        "Anything but loopback needs keys (BOT_API_KEYS / BOT_WIDGET_KEYS / BOT_ADMIN_KEYS)."),
@@ -391,8 +426,10 @@ def serve(
     index: Optional[Path] = IndexOpt,
     corpus: Optional[Path] = CorpusOpt,
 ):
-    """HTTP API + chat widget (demo page at /, docs at /docs). Listens at once; the model and
-    index load in the background (GET /readyz answers 503 until they are ready)."""
+    """HTTP API + chat widget (demo page at /, docs at /docs).
+
+    Listens at once; the model and index load in the background (GET /readyz answers 503
+    until they are ready)."""
     import uvicorn
 
     from ..runtime import logs
@@ -492,7 +529,7 @@ def _on_sigterm(*_):
     sys.exit(0)
 
 
-@app.command()
+@app.command(cls=_Command)
 def slack(
     socket: bool = typer.Option(False, "--socket", help="Socket Mode: connect out to Slack (BOT_SLACK_APP_TOKEN); no public URL needed."),
     host: Optional[str] = typer.Option(None, "--host", help="HTTP mode: address to listen on (env BOT_HOST)."),

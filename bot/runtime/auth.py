@@ -1,11 +1,13 @@
 """Who may call the HTTP API, and how often: API keys, widget keys, admin keys, rate limits.
 
 With no key configured at all the API is open and unlimited, and ``triage serve`` listens on
-loopback only. Once any key is configured, every ``/v1/*`` request needs one of:
+loopback only. Once any key is configured, every ``/v1/*`` request (and ``GET /metrics``)
+needs one of:
 
 * an API key, ``Authorization: Bearer <key>`` (BOT_API_KEYS): every ``/v1/*`` route except
   ``/v1/admin/*``; limited per key (BOT_RATE_LIMIT_PER_MINUTE);
-* an admin key, the same header (BOT_ADMIN_KEYS): every route, ``/v1/admin/*`` included;
+* an admin key, the same header (BOT_ADMIN_KEYS): every route, ``/v1/admin/*`` included, and
+  ``GET /metrics`` (operators' data: what is asked, how it is answered, how it is rated);
 * a widget key, ``X-Widget-Key: <key>`` (BOT_WIDGET_KEYS): public by design (it sits in the
   page's ``<script data-key>``), so it only opens what the widget needs — ``POST /v1/ask``,
   ``POST /v1/feedback``, ``GET /v1/providers`` — and only from a page whose origin is in
@@ -38,8 +40,19 @@ from .ratelimit import RateLimiter
 
 API_PREFIX = "/v1/"
 ADMIN_PREFIX = "/v1/admin/"
+METRICS_PATH = "/metrics"
 WIDGET_ROUTES = frozenset({("POST", "/v1/ask"), ("POST", "/v1/feedback"), ("GET", "/v1/providers")})
 WIDGET_HEADER = "X-Widget-Key"
+
+
+def needs_key(path: str) -> bool:
+    """Whether a request for ``path`` needs a key once any key is configured."""
+    return path.startswith(API_PREFIX) or path == METRICS_PATH
+
+
+def admin_only(path: str) -> bool:
+    """Whether only an admin key opens ``path``."""
+    return path.startswith(ADMIN_PREFIX) or path == METRICS_PATH
 
 
 def key_value(k: SecretStr | str) -> str:
@@ -114,7 +127,7 @@ class Access:
     ) -> tuple[Caller | None, BotError | None]:
         """(who calls, why they may not): (None, None) for a request that needs no key; an
         AuthError (401), ForbiddenError (403) or RateLimitedError (429) when refused."""
-        if not self.enabled or not path.startswith(API_PREFIX) or method == "OPTIONS":
+        if not self.enabled or not needs_key(path) or method == "OPTIONS":
             return None, None
         caller, problem = self._identify(method, path, headers, own_origins)
         if caller.kind in ("api", "admin"):
@@ -136,7 +149,7 @@ class Access:
             if label is None:
                 return Caller(""), AuthError("the API key is not valid", hint="send `Authorization: Bearer <key>` with a key from BOT_API_KEYS")
             caller = Caller(label)
-            if path.startswith(ADMIN_PREFIX) and caller.kind != "admin":
+            if admin_only(path) and caller.kind != "admin":
                 why = "an admin key (BOT_ADMIN_KEYS)" + ("" if len(self.admin) else "; none is configured")
                 return caller, ForbiddenError(f"{method} {path} needs {why}")
             return caller, None

@@ -36,7 +36,18 @@ class Settings(EngineSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Origins allowed to call the API from a browser (comma-separated in BOT_CORS_ORIGINS)."
     )
-    max_classify_items: int = Field(1000, description="Tickets per POST /v1/classify request.")
+    max_classify_items: int = Field(1000, description="Tickets per POST /v1/classify request (and per classify job).")
+    # -- batch work (/v1/classify and its jobs): its own pool, so chat answers keep their latency
+    classify_workers: int = Field(1, ge=1, description="Threads answering /v1/classify requests and jobs (chat answers have their own).")
+    classify_queue: int = Field(8, ge=1, description="Classify requests and jobs waiting or running at once; more is a 429.")
+    classify_tickets_per_minute: int = Field(
+        3000, ge=0, description="Tickets a minute per API key (or client address) through /v1/classify and its jobs (0 = no limit)."
+    )
+    classify_chars_per_minute: int = Field(
+        6_000_000, ge=0, description="Ticket characters a minute per API key (or client address), likewise (0 = no limit)."
+    )
+    classify_job_ttl_seconds: float = Field(900.0, gt=0, description="How long a finished classify job's result is kept.")
+    classify_max_jobs: int = Field(32, ge=1, description="Classify jobs kept at once; beyond it the oldest finished one goes first.")
     max_request_bytes: int = Field(
         2_000_000, description="Larger request bodies are refused with 413 (declared ones before they are read, chunked ones as they stream)."
     )
@@ -137,6 +148,17 @@ class Settings(EngineSettings):
     slack_channel_providers: Annotated[dict[str, str], NoDecode] = Field(
         default_factory=dict,
         description="Default provider per channel, `C0123:<provider>,C0456:<provider>`; used when a question names none.",
+    )
+    slack_workers: int = Field(4, ge=1, description="Threads that answer Slack questions and post the answers (acks never wait for them).")
+    slack_queue_size: int = Field(
+        100,
+        ge=1,
+        description="Slack questions waiting for a worker; beyond it a command is acked 'busy, try again' "
+        "and an event gets 503 (Slack re-sends it).",
+    )
+    slack_api_timeout_seconds: float = Field(10.0, gt=0, description="Timeout of every call to Slack's Web API and response URLs.")
+    slack_signature_failures_per_minute: int = Field(
+        20, ge=0, description="Failed signature checks a minute per client address on /slack/events before it gets 429 (0 = no limit)."
     )
 
     @property

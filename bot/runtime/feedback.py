@@ -228,14 +228,24 @@ class FeedbackStore:
 
         return self._run("cannot be written", write)
 
-    def export(self) -> Iterator[dict]:
-        """Every rating with the answer it rates, oldest first. Reads everything before
-        returning, so a StorageError is raised here, not halfway through a response."""
-        rows = self._run("cannot be read", lambda db: db.execute(
+    def export(self, *, since: float | None = None, until: float | None = None, after: int = 0, limit: int | None = None) -> Iterator[dict]:
+        """Ratings with the answers they rate, oldest first: rated at or after ``since`` and
+        before ``until`` (Unix times), with a feedback id above ``after``, at most ``limit``
+        (a page: the last row's ``feedback_id`` is the next page's ``after``). Reads the page
+        before returning, so a StorageError is raised here, not halfway through a response."""
+        where, args = ["f.id > ?"], [after]
+        if since is not None:
+            where.append("f.created_at >= ?")
+            args.append(since)
+        if until is not None:
+            where.append("f.created_at < ?")
+            args.append(until)
+        sql = (
             "SELECT f.id, f.answer_id, f.rating, f.comment, f.created_at, a.created_at, a.session_id, "
             "a.question, a.resolved_question, a.provider, a.verdict, a.escalate, a.answer_json "
-            "FROM feedback f JOIN answers a ON a.id = f.answer_id ORDER BY f.id"
-        ).fetchall())
+            f"FROM feedback f JOIN answers a ON a.id = f.answer_id WHERE {' AND '.join(where)} ORDER BY f.id LIMIT ?"
+        )
+        rows = self._run("cannot be read", lambda db: db.execute(sql, (*args, -1 if limit is None else limit)).fetchall())
         return self._rows(rows)
 
     @staticmethod

@@ -33,7 +33,7 @@ access_log = logging.getLogger("bot.access")
 
 _SANE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 FIELDS = ("request_id", "method", "path", "status", "duration_ms", "client", "principal")
-QUIET_PATHS = frozenset({"/healthz", "/readyz"})  # probes: logged at DEBUG only
+QUIET_PATHS = frozenset({"/healthz", "/readyz"})  # probes: logged at DEBUG only (see _level)
 CLIENT_CLOSED = 499  # the access line's status for a client that hung up mid-request (nginx's convention)
 MAX_MSG_CHARS = 4_000  # one log message, after scrubbing; the rest is cut with a marker
 MAX_EXC_CHARS = 16_000  # one traceback
@@ -102,13 +102,24 @@ class RequestContext:
             st = CLIENT_CLOSED if hung_up else status or 500
             client = scope.get("client")
             path = scope.get("path", "")
-            level = logging.ERROR if st >= 500 else logging.DEBUG if path in QUIET_PATHS and st < 400 else logging.INFO
+            level = _level(path, st)
             self.log.log(
                 level, "%s %s %s", scope.get("method"), path, st,
                 extra={"method": scope.get("method"), "path": path, "status": st, "duration_ms": round((time.perf_counter() - t0) * 1000, 1),
                        "client": client[0] if client else None, "principal": info.principal},
             )
             _current.reset(token)
+
+
+def _level(path: str, status: int) -> int:
+    """Probes answered as expected are DEBUG, /readyz's 503 while loading included (the loader
+    logs a failed load itself); other 503s (loading, storage unavailable) are WARNING: expected
+    to pass, unlike the ERROR of any other 5xx."""
+    if path in QUIET_PATHS and (status < 400 or status == 503):
+        return logging.DEBUG
+    if status == 503:
+        return logging.WARNING
+    return logging.ERROR if status >= 500 else logging.INFO
 
 
 # ------------------------------------------------------------------------------ formatting

@@ -258,3 +258,95 @@ def test_ask_with_the_real_model(real_env):
     assert set(d) == ANSWER_KEYS
     assert {f["provider"]: f["verdict"] for f in d["findings"]} == {"aks": "not-covered", "oke": "not-covered"}
     assert "No index" not in r.stderr and "stale" not in r.stderr  # reused the session's index as is
+
+
+# ------------------------------------------------------------------------------ help, stdin, start-up
+
+
+def _help(*cmd: str) -> str:
+    r = run_triage([*cmd, "--help"], clean_env(COLUMNS="200"), cwd=TRIAGE.parent)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+def test_help_shows_env_hints_defaults_and_flags_without_a_value():
+    ask = _help("ask")
+    assert "[env: BOT_INDEX_DIR]" in ask and "[env: BOT_CORPUS_DIR]" in ask  # not swallowed as rich markup
+    for flag in ("--json", "--explain", "--help"):
+        line = next(x for x in ask.splitlines() if f" {flag} " in x)
+        assert "<bool>" not in line, line  # a flag takes no value
+    classify = _help("classify")
+    assert "[default: id]" in classify and "[default: provider]" in classify
+    assert "<bool>" not in classify and "<bool>" not in _help()
+    r = run_triage(["ask", "Is Istio supported?", "--json", "true"], clean_env(), cwd=TRIAGE.parent)
+    assert r.returncode == 2 and "true" in r.stderr  # as the help says: --json alone
+
+
+def test_a_long_ticket_on_stdin_goes_through_the_ticket_path(cli):
+    ticket = "Hi team,\n\nIs Istio supported on our clusters?\n\n" + "kubectl logs: pod restarted after probe failure\n" * 1200
+    env = {**cli["env"], "BOT_MAX_TICKET_CHARS": "20000"}
+    r = run_triage(["ask", "-", "--json"], env, cwd=cli["root"], input=ticket)
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert len(ticket) > 50_000 and len(d["question"]) == 20_000  # trimmed at the ticket limit, not refused at 4,000
+    assert d["note"] == f"ticket text trimmed from {len(ticket):,} to 20,000 characters"
+    r = run_triage(["ask", "-"], env, cwd=cli["root"], input=ticket)
+    assert r.returncode == 0 and "note: ticket text trimmed" in r.stderr
+    r = run_triage(["ask", ticket[:5000]], env, cwd=cli["root"])  # a question argument keeps the question limit
+    assert r.returncode == 2 and "the limit is 4,000" in r.stderr
+
+
+def _imported(args: list[str], env: dict, cwd) -> set[str]:
+    """Top-level packages a `triage` run imports (python -X importtime)."""
+    import subprocess
+
+    from conftest import PYTHON
+
+    r = subprocess.run([str(PYTHON), "-X", "importtime", "-m", "bot", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=180)
+    assert r.returncode == 0, r.stderr[-2000:]
+    return {line.split("|")[-1].strip().split(".")[0] for line in r.stderr.splitlines() if line.startswith("import time:")}
+
+
+def test_providers_loads_no_model_and_no_vector_store(cli):
+    env = {**cli["env"], "PYTHONPATH": str(TRIAGE.parents[2])}
+    mods = _imported(["providers", "--json"], env, cli["root"])
+    assert not mods & {"torch", "sentence_transformers", "transformers", "onnxruntime", "chromadb", "bm25s", "scipy"}, mods
+
+
+@pytest.mark.slow
+def test_ask_with_the_real_model_never_imports_torch(real_env):
+    env = clean_env(BOT_INDEX_DIR=real_env.index_dir, BOT_CORPUS_DIR=real_env.corpus_dir, BOT_EMBEDDER="minilm", PYTHONPATH=TRIAGE.parents[2])
+    mods = _imported(["ask", "Is Istio supported?", "--json"], env, real_env.index_dir.parent)
+    assert "onnxruntime" in mods and not mods & {"torch", "sentence_transformers", "transformers"}, mods
+
+
+# ------------------------------------------------------------------------------ folders that cannot be written
+
+
+def test_an_index_folder_that_cannot_be_written_is_one_line(cli, tmp_path):
+    from helpers import read_only
+
+    with read_only(tmp_path / "ro") as ro:
+        r = run_triage(["index", "--index", ro / "index"], cli["env"], cwd=tmp_path)
+    assert r.returncode == 4, r.stderr
+    lines = _error_lines(r.stderr)
+    assert len(lines) == 1 and lines[0].startswith("error: cannot write to the index folder"), r.stderr
+    assert "--index or BOT_INDEX_DIR" in lines[0] and "Traceback" not in r.stderr
+
+
+def test_an_intact_index_on_a_read_only_folder_answers(cli, tmp_path):
+    from helpers import read_only
+
+    shutil.copytree(cli["index"], tmp_path / "ro" / "index")
+    with read_only(tmp_path / "ro") as ro:
+        env = {**cli["env"], "BOT_INDEX_DIR": str(ro / "index")}
+        r = run_triage(["ask", "Is Istio supported?", "--json"], env, cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+        assert json.loads(r.stdout)["verdict"] == "not-covered" and "unreadable" not in r.stderr
+        assert run_triage(["providers", "--json"], env, cwd=tmp_path).returncode == 0
+        # a stale one cannot be refreshed there: one line saying both
+        corpus = copy_corpus(tmp_path / "c")
+        (corpus / "aks" / "support-policies.md").open("a").write("\nOne more line.\n")
+        r = run_triage(["ask", "Is Istio supported?"], {**env, "BOT_CORPUS_DIR": str(corpus)}, cwd=tmp_path)
+        assert r.returncode == 4 and "Traceback" not in r.stderr
+        assert _error_lines(r.stderr)[-1].startswith("error: index is stale (changed: aks/support-policies.md) and cannot be refreshed")

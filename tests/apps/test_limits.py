@@ -387,12 +387,12 @@ def test_x_forwarded_for_counts_only_from_a_trusted_proxy(hash_bot, tmp_path, pr
     assert codes == ([401] * 3 + [429] * 3 if not proxies else [401] * 6)
 
 
-def test_slack_events_are_never_rate_limited(hash_bot, tmp_path):
+def test_slack_events_skip_the_key_check_and_the_address_limit(hash_bot, tmp_path):
     slack = {"slack_signing_secret": SecretStr("limits-signing-secret"), "slack_bot_token": SecretStr("xoxb-limits-token"),
              "slack_api_url": "http://127.0.0.1:9/"}
     with keyed(hash_bot, tmp_path, ip_rate_limit_per_minute=1, **slack) as c:
         codes = {c.post("/slack/events", content=b"token=x&command=/triage&text=hi").status_code for _ in range(5)}
-        assert codes == {401}  # Bolt's own signature check answers, never the key check or the limiter
+        assert codes == {401}  # Bolt's own signature check answers (failures have their own limit: test_slack.py)
 
 
 def test_no_keys_means_no_limits(client):
@@ -416,6 +416,18 @@ def test_rate_limiter_refills_evicts_idle_buckets_and_stays_bounded():
     lim.take("b")
     assert len(lim) == 1
     assert RateLimiter(0).take("x") == 0  # 0 = off
+
+
+def test_rate_limiter_dry_run_takes_nothing():
+    """Limits counted on failure only (Slack's bad signatures): look first, take on failure."""
+    clock = Clock()
+    lim = RateLimiter(2, clock=clock)  # a token every 30 s
+    look = lambda key: lim.take(key, dry_run=True)  # noqa: E731
+    assert [look("a") for _ in range(5)] == [0] * 5
+    assert [lim.take("a"), lim.take("a"), look("a"), look("b")] == [0, 0, 30, 0]
+    clock.t += 30
+    assert look("a") == 0 and lim.take("a") == 0 and look("a") == 30
+    assert RateLimiter(0).take("x", dry_run=True) == 0
 
 
 def test_rate_limiter_is_thread_safe():

@@ -169,3 +169,79 @@ def test_an_origin_not_in_the_allow_list_gets_an_error_in_the_panel(page, server
     reply = ask(page, ISTIO)
     assert "error" in reply.get_attribute("class") and reply.get_attribute("role") == "alert"
     assert "Could not reach the assistant" in reply.inner_text()
+
+
+# ------------------------------------------------------------------------------ API docs, offline
+
+DOCS_KEY = "docs-api-key-0123456789abc"
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+@pytest.fixture(scope="module")
+def docs_server(hash_bot, tmp_path_factory):
+    from pydantic import SecretStr
+
+    from bot.apps.api.app import create_app
+
+    settings = hash_bot.settings.model_copy(update={"data_dir": tmp_path_factory.mktemp("docs-data"), "api_keys": [SecretStr(DOCS_KEY)]})
+    with UvicornThread(create_app(hash_bot, settings)) as srv:
+        yield srv
+
+
+@pytest.fixture
+def offline_page(browser):
+    """A page whose every request to anything but loopback is refused (and noted), as on a
+    host without internet."""
+    from urllib.parse import urlsplit
+
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    blocked: list[str] = []
+
+    def gate(route):
+        if urlsplit(route.request.url).hostname in LOOPBACK:
+            route.continue_()
+        else:
+            blocked.append(route.request.url)
+            route.abort("internetdisconnected")
+
+    ctx.route("**/*", gate)
+    p = ctx.new_page()
+    p.blocked = blocked  # type: ignore[attr-defined]
+    yield p
+    ctx.close()
+
+
+def test_swagger_ui_renders_offline_and_authorize_then_try_it_out_works(offline_page, docs_server, tmp_path):
+    page = offline_page
+    spec = httpx.get(docs_server.url + "/openapi.json").json()
+    n_ops = sum(1 for ops in spec["paths"].values() for m in ops if m in ("get", "post"))
+    page.goto(docs_server.url + "/docs")
+    page.locator(".opblock").nth(n_ops - 1).wait_for(timeout=20_000)
+    assert page.locator(".opblock").count() == n_ops
+    assert page.locator(".opblock-summary-path", has_text="/v1/ask").count() == 1
+
+    page.get_by_role("button", name="Authorize").first.click()  # the schemes are declared
+    dialog = page.locator(".modal-ux")
+    dialog.get_by_label("auth-bearer-value").fill(DOCS_KEY)  # the bearer scheme's field
+    dialog.get_by_role("button", name="Apply credentials").first.click()
+    dialog.locator("button.btn-done").first.click()
+
+    op = page.locator("#operations-index-providers_v1_providers_get")
+    op.locator(".opblock-summary").click()
+    op.get_by_role("button", name="Try it out").click()
+    op.get_by_role("button", name="Execute").click()
+    status = op.locator(".live-responses-table tbody .response-col_status").first
+    status.wait_for(timeout=20_000)
+    assert status.inner_text().strip().startswith("200"), status.inner_text()  # the key was sent
+    page.screenshot(path=str(tmp_path / "docs.png"), full_page=False)
+    assert page.blocked == []  # type: ignore[attr-defined]  # nothing tried to leave the machine
+
+
+def test_redoc_renders_offline(offline_page, docs_server, tmp_path):
+    page = offline_page
+    page.goto(docs_server.url + "/redoc")
+    page.get_by_role("heading", name="Support-triage bot").first.wait_for(timeout=20_000)
+    page.get_by_role("heading", name="Answer one question").first.wait_for()
+    assert page.locator("[role=menuitem]").count() >= 8  # the operations are listed in the menu
+    page.screenshot(path=str(tmp_path / "redoc.png"))
+    assert page.blocked == []  # type: ignore[attr-defined]

@@ -59,6 +59,22 @@ def _body_error(exc: BaseException) -> InputError:
     return InputError(f"the request body could not be read as JSON{what}", hint="send the documented JSON shape")
 
 
+def _json_error(exc: RequestValidationError) -> InputError | None:
+    """FastAPI reports a body that is not JSON as ``loc: ("body", 33), msg: "JSON decode error"``;
+    say where (line and column) and what the parser expected, with the text found there."""
+    errs = exc.errors()
+    if len(errs) != 1 or errs[0].get("type") != "json_invalid" or not isinstance(exc.body, str):
+        return None
+    doc, loc = exc.body, errs[0].get("loc", ())
+    pos = loc[-1] if loc and isinstance(loc[-1], int) else 0
+    line, col = doc.count("\n", 0, pos) + 1, pos - doc.rfind("\n", 0, pos)
+    what = str((errs[0].get("ctx") or {}).get("error") or "not valid JSON")
+    near = " ".join(doc[pos:pos + 30].split())
+    where = f"near `{near}`" if near else "at the end of the body"
+    return InputError(f"the request body is not valid JSON: {what[:1].lower()}{what[1:]} at line {line}, column {col} ({where})",
+                      hint="send JSON in the documented shape (see /docs)")
+
+
 def _validation_message(exc: RequestValidationError) -> str:
     parts = []
     for err in exc.errors()[:5]:
@@ -202,6 +218,9 @@ def add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_req: Request, exc: RequestValidationError):
+        bad_json = _json_error(exc)
+        if bad_json is not None:
+            return error_response(bad_json)
         return JSONResponse(error_body("bad_input", _validation_message(exc)), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
