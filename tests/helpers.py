@@ -28,14 +28,18 @@ def _free_socket() -> socket.socket:
 
 
 class UvicornThread:
-    """`uvicorn.Server` on an already bound loopback socket (no port race), in a thread."""
+    """`uvicorn.Server` on an already bound loopback socket (no port race), in a thread, with
+    the limits `triage serve` sets from the app's settings (``settings`` overrides them)."""
 
-    def __init__(self, app):
+    def __init__(self, app, settings=None, **config):
         import uvicorn
+
+        from bot.apps.api.server import uvicorn_config
 
         self.sock = _free_socket()
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+        settings = settings or app.state.triage.settings
+        self.server = uvicorn.Server(uvicorn_config(app, settings, log_level="warning", lifespan="on", **config))
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
 
     def __enter__(self):

@@ -23,7 +23,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from ..runtime.config import Settings
+from ..runtime.config import Settings, is_loopback
 from ..engine.errors import BotError
 
 class _FlagsTakeNoValue:
@@ -432,17 +432,6 @@ def providers(as_json: bool = JsonOpt, index: Optional[Path] = IndexOpt, corpus:
     out.print(t)
 
 
-def _is_loopback(host: str) -> bool:
-    import ipaddress
-
-    if host.strip("[]").lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 @app.command(cls=_Command)
 def serve(
     host: Optional[str] = typer.Option(None, "--host", help="Address to listen on (env BOT_HOST; default 127.0.0.1). "
@@ -461,6 +450,7 @@ def serve(
     from ..runtime import logs
     from ..runtime.auth import secrets_of
     from .api.app import create_app
+    from .api.server import uvicorn_config
 
     if not isinstance(log_format, str):  # `triage slack` calls serve() as a function
         log_format = None
@@ -468,11 +458,7 @@ def serve(
     logs.configure(settings.log_format, settings.log_level, secrets_of(settings))
     url = f"http://{settings.host}:{settings.port}"
     _announce(settings, url)
-    config = uvicorn.Config(
-        create_app(_loader(settings, url), settings), host=settings.host, port=settings.port, log_config=None, access_log=False,
-        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
-    )
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(uvicorn_config(create_app(_loader(settings, url), settings), settings))
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         server.run()
@@ -484,7 +470,8 @@ def serve(
 
 def _serve_settings(index: Optional[Path], corpus: Optional[Path], **over):
     """The server's settings, or exit 2 with one line per bad setting (never its value: it
-    may be a key) or when keys are missing for a non-loopback address."""
+    may be a key), when keys are missing for a non-loopback address, or when no host name can
+    be derived (0.0.0.0 without BOT_ALLOWED_HOSTS)."""
     from pydantic import ValidationError
 
     try:
@@ -494,10 +481,17 @@ def _serve_settings(index: Optional[Path], corpus: Optional[Path], **over):
             where = ".".join(str(x) for x in er["loc"]) or "settings"
             print(f"error: {where}: {er['msg']}", file=sys.stderr)
         raise typer.Exit(2)
-    if not settings.auth_enabled and not _is_loopback(settings.host):
+    if not settings.auth_enabled and not is_loopback(settings.host):
         print(
             f"error: refusing to listen on {settings.host} without API keys: anyone who can reach it could use the API. "
             "Set BOT_API_KEYS (and BOT_WIDGET_KEYS for the widget), or listen on 127.0.0.1.",
+            file=sys.stderr,
+        )
+        raise typer.Exit(2)
+    if not settings.host_names:
+        print(
+            f"error: refusing to listen on {settings.host} without BOT_ALLOWED_HOSTS: requests are only answered under the "
+            "server's own names. Set BOT_ALLOWED_HOSTS to the name clients use (e.g. triage.example.com; * for any).",
             file=sys.stderr,
         )
         raise typer.Exit(2)

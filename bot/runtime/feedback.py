@@ -15,6 +15,9 @@ full disk, not a folder) is logged with what to do, and then:
   ``storage_unavailable``, hint naming ``BOT_DATA_DIR``);
 * the store tries again after ``retry_seconds``: freeing space or fixing the folder heals it
   without a restart.
+
+A StorageError's message reaches any caller of the API, so it names the cause but never a path
+of this machine; the log line written with it names the file.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -86,7 +90,7 @@ def _iso(ts: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
 
-_HINT = "make BOT_DATA_DIR ({dir}) a writable folder with free space; answers are still given meanwhile, but not recorded"
+_HINT = "the server's BOT_DATA_DIR must be a writable folder with free space (its log names the file); answers are still given meanwhile, but not recorded"
 
 
 class FeedbackStore:
@@ -106,8 +110,6 @@ class FeedbackStore:
         self.dropped = 0
         with self._lock:
             self._reopen()
-        if self.error is not None:
-            log.warning("feedback store unavailable: %s", self.error)
 
     # -- connection -------------------------------------------------------------------------
 
@@ -141,9 +143,12 @@ class FeedbackStore:
             except sqlite3.Error:
                 pass
             self._db = None
+        said = os.strerror(e.errno) if isinstance(e, OSError) and e.errno else str(e)  # an OSError's str names the path
+        said = said.replace(str(self.path), "feedback.sqlite3").replace(str(self.dir), "BOT_DATA_DIR")
         reason = getattr(e, "sqlite_errorname", None)
-        detail = f"{e}" + (f", {reason}" if reason and reason not in str(e) else "")
-        self.error = StorageError(f"the feedback store {self.path} {what} ({type(e).__name__}: {detail})", hint=_HINT.format(dir=self.dir))
+        detail = f"{type(e).__name__}: {said}" + (f", {reason}" if reason and reason not in said else "")
+        log.warning("feedback store unavailable: %s %s (%s: %s)", self.path, what, type(e).__name__, e)
+        self.error = StorageError(f"the feedback store {what} ({detail})", hint=_HINT)
         self._failed_at = time.monotonic()
         return self.error
 
@@ -151,7 +156,7 @@ class FeedbackStore:
         """``fn(connection)`` under the lock; storage faults become StorageError."""
         with self._lock:
             if self._closed:
-                raise StorageError(f"the feedback store {self.path} is closed (the server is shutting down)", hint="retry in a moment")
+                raise StorageError("the feedback store is closed (the server is shutting down)", hint="retry in a moment")
             if self._db is None:
                 if self.error is None or time.monotonic() >= self._failed_at + self.retry_seconds:
                     self._reopen()

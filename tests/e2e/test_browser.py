@@ -47,6 +47,17 @@ def product_names(server) -> dict[str, str]:
 # ------------------------------------------------------------------------------ tests
 
 
+def test_the_demo_page_and_the_widget_run_under_the_pages_content_security_policy(page, server):
+    refused = []
+    page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
+    resp = page.goto(server.url + "/")
+    assert "sha256-" in resp.headers["content-security-policy"] and resp.headers["x-frame-options"] == "DENY"
+    page.locator("#scope option").nth(1).wait_for(state="attached")  # the page's inline script ran and called the API
+    open_widget(page)
+    assert ask(page, ISTIO).locator(".badge").count() == 2
+    assert refused == []
+
+
 def test_istio_shows_not_covered_for_both_vendors_with_the_quoted_passage(page, server, tmp_path):
     page.goto(server.url + "/")
     open_widget(page)

@@ -14,9 +14,10 @@ come only from the core. The package: ``schemas`` (pydantic bodies, at the edge)
 * Every error is ``{"error": {"code", "message", "hint"?, "request_id"}}`` with the status the
   error class names (bot.errors), validation errors included; anything unexpected is a 500
   with an error id that is logged with its traceback — the traceback never goes into the body.
-* Middleware, outermost first: request id and access log (bot.logs), CORS, the last-resort
-  500, keys and rate limits (bot.auth), the body-size limit. What people type is cleaned of
-  invisible and control characters (bot.sanitize) before the core sees it.
+* Middleware, outermost first: request id and access log (bot.logs), security headers, the
+  Host check (bot.hosts), CORS, the last-resort 500, keys and rate limits (bot.auth), the
+  body-size limit. What people type is cleaned of invisible and control characters
+  (bot.sanitize) before the core sees it.
 * Every request takes the current Bot once, at its start (``state.ready_bot()``): a reload
   (``POST /v1/admin/reload``, or the index watcher) swaps in a new one for later requests
   while those in flight finish on the old one.

@@ -10,8 +10,11 @@ invisible and control characters (bot.sanitize) before the core sees it.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import html
 import json
+import re
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,7 +26,7 @@ from ...engine.errors import InputError
 from ...runtime.auth import key_value
 from ...runtime.config import Settings
 from ...runtime.feedback import AnswerRecord, FeedbackStore
-from ...runtime.sanitize import clean_question
+from ...runtime.sanitize import check_raw, clean_input, drop_instructions
 from .schemas import API_ERRORS, AskIn, AskOut, ErrorOut, FeedbackIn, FeedbackOut, ReloadOut, _errors
 from .state import AppState
 
@@ -55,12 +58,14 @@ def add_answers(app: FastAPI, state: AppState, settings: Settings) -> None:
     def ask(body: AskIn):
         bot = state.ready_bot()
         sid = body.session_id or uuid.uuid4().hex
+        raw = check_raw(body.question, max_chars=settings.max_question_chars, max_bytes=settings.max_question_bytes)
+        question = clean_input(raw)  # what is stored and echoed: never the invisible padding
         with state.batch.gate.chat():  # batch work waits at the model meanwhile (bot.apps.api.jobs)
-            ans, res = bot.ask(clean_question(body.question), body.provider, sid)
+            ans, res = bot.ask(drop_instructions(question), body.provider, sid)
         aid = uuid.uuid4().hex
-        state.store.record([AnswerRecord(aid, body.question, res.question, ans, res.provider, sid)])
+        state.store.record([AnswerRecord(aid, question, res.question, ans, res.provider, sid)])
         extra = {"explain": bot.explain(res.question, res.provider).to_dict()} if body.explain else {}
-        return JSONResponse({**ans.to_dict(), "question": body.question, "resolved_question": res.question, "answer_id": aid,
+        return JSONResponse({**ans.to_dict(), "question": question, "resolved_question": res.question, "answer_id": aid,
                              "session_id": sid, **extra})
 
 
@@ -125,10 +130,11 @@ def add_widget(app: FastAPI, settings: Settings) -> None:
     if settings.widget_keys:  # public by design: the page that embeds the widget shows it anyway
         key = html.escape(key_value(settings.widget_keys[0]), quote=True)
         demo = demo.replace('<script src="/widget.js" defer>', f'<script src="/widget.js" data-key="{key}" defer>', 1)
+    csp = page_csp(demo)
 
     @app.get("/", include_in_schema=False)
     async def demo_page():
-        return HTMLResponse(demo, headers={"Cache-Control": "no-cache"})
+        return HTMLResponse(demo, headers={"Cache-Control": "no-cache", "Content-Security-Policy": csp})
 
     @app.get("/widget.js", include_in_schema=False)
     async def widget_js():
@@ -137,3 +143,16 @@ def add_widget(app: FastAPI, settings: Settings) -> None:
     @app.get("/widget.css", include_in_schema=False)
     async def widget_css():
         return static("widget.css", "text/css; charset=utf-8")
+
+
+def page_csp(page: str) -> str:
+    """A Content-Security-Policy for one of our pages: its own scripts, styles and API only, its
+    inline ``<script>`` / ``<style>`` blocks allowed by their SHA-256 (so no 'unsafe-inline'),
+    never framed."""
+
+    def hashes(tag: str) -> str:
+        blocks = re.findall(rf"<{tag}>(.*?)</{tag}>", page, re.S)
+        return "".join(f" 'sha256-{base64.b64encode(hashlib.sha256(b.encode()).digest()).decode()}'" for b in blocks)
+
+    return (f"default-src 'none'; script-src 'self'{hashes('script')}; style-src 'self'{hashes('style')}; connect-src 'self'; "
+            "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")

@@ -8,7 +8,7 @@ from typing import Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from ...runtime.auth import WIDGET_HEADER, WIDGET_ROUTES, Access, needs_key
-from ...runtime.sanitize import fix_surrogates
+from ...runtime.sanitize import clean_input, fix_surrogates
 
 _PLACEHOLDER = "Is <tool> supported?"
 
@@ -23,6 +23,11 @@ class _In(BaseModel):
         return fix_surrogates(v) if isinstance(v, str) else v
 
 
+def _clean_optional(v: str | None) -> str | None:
+    """A provider name or a comment without invisible or control characters; nothing left is None."""
+    return (clean_input(v).strip() or None) if isinstance(v, str) else v
+
+
 class AskIn(_In):
     question: str = Field(..., description="The question or ticket text.", examples=[_PLACEHOLDER])
     provider: str | None = Field(None, description="Scope to one provider: its id or any of its names (GET /v1/providers); all when null.")
@@ -33,6 +38,8 @@ class AskIn(_In):
     )
     explain: bool = Field(False, description="Also return `explain`: the extracted ask and, per vendor, the candidates with their ranks, "
                           "the reader's and the rules engine's scores, and why the verdict or abstention was chosen.")
+
+    _provider = field_validator("provider")(_clean_optional)
 
 
 class TicketIn(_In):
@@ -64,6 +71,8 @@ class TicketIn(_In):
     def echo_id(self) -> str | None:
         return None if self.id is None else str(self.id)
 
+    _provider = field_validator("provider")(_clean_optional)
+
 
 class ClassifyIn(_In):
     tickets: list[TicketIn] = Field(..., description="At most `max_classify_items` (1000 by default).")
@@ -73,6 +82,8 @@ class FeedbackIn(_In):
     answer_id: str = Field(..., max_length=64)
     rating: Literal["up", "down"]
     comment: str | None = Field(None, max_length=4000)
+
+    _comment = field_validator("comment")(_clean_optional)
 
 
 class CitationOut(BaseModel):
@@ -97,7 +108,7 @@ class FindingOut(BaseModel):
 
 
 class AnswerOut(BaseModel):
-    question: str = Field(..., description="The question as sent.")
+    question: str = Field(..., description="The question as sent, without invisible and control characters.")
     verdict: Literal["covered", "best-effort", "not-covered", "unknown", "mixed"]
     escalate: bool = Field(..., description="True when a human should decide.")
     answer: str = Field(..., description="Markdown-ish text composed only from the documents.")
