@@ -465,9 +465,11 @@ class _NoBodies(logging.Filter):
 
 def bolt_logger() -> logging.Logger:
     """The base logger Bolt copies its level and filters from: warnings and up only (Bolt logs
-    every badly signed body at INFO), no bodies at any level."""
+    every badly signed body at INFO), no bodies at any level; slack_sdk's own loggers likewise."""
     base = logging.getLogger("bot.slack.bolt")
     base.setLevel(logging.WARNING)
+    # slack_sdk's clients log every outgoing request with its body (the user's question) at DEBUG
+    logging.getLogger("slack_sdk").setLevel(logging.WARNING)
     if not any(isinstance(f, _NoBodies) for f in base.filters):
         base.addFilter(_NoBodies())
     return base
