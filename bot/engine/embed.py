@@ -164,17 +164,3 @@ def chroma_embedding_function(embedder: Embedder):
             return "cosine"
 
     return _EF(embedder)
-
-
-def langchain_embeddings(embedder: Embedder):
-    """A LangChain ``Embeddings`` over our embedder (for LangChain vector stores/chains)."""
-    from langchain_core.embeddings import Embeddings
-
-    class _LC(Embeddings):
-        def embed_documents(self, texts: list[str]) -> list[list[float]]:
-            return embedder.embed(texts).tolist()
-
-        def embed_query(self, text: str) -> list[float]:
-            return embedder.embed([text])[0].tolist()
-
-    return _LC()
