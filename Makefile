@@ -16,7 +16,9 @@ $(STAMP): pyproject.toml constraints.txt
 	# torch first and pinned: otherwise pip pulls a multi-GB CUDA build
 	$(PIP) install torch==2.13.0 2>&1 | grep -v "is ignored" || true
 	$(PIP) install -c constraints.txt -e '.[dev]' 2>&1 | grep -v "is ignored" || true
-	$(BIN)/python -c "import bot, torch, sentence_transformers, chromadb, bm25s" 
+	$(BIN)/python -c "import bot, torch, sentence_transformers, chromadb, bm25s, onnxruntime, tokenizers"
+	# the embedding model as ONNX, once (models/onnx/): answers then never import torch
+	$(BIN)/python -c "from bot.engine.embed import export_onnx; export_onnx()"
 	touch $(STAMP)
 
 index: install

@@ -3,6 +3,8 @@
 Starts `triage serve` on a free loopback port (a subprocess, its own model and index, a
 throw-away data dir), waits for /readyz, then measures:
 
+0. cold starts, before anything else runs: the median wall time of 5 fresh `triage ask`
+   and `triage providers` processes (one unmeasured run first, so the OS file cache is warm);
 1. in this process, with the server idle: ``bot.evaluate``'s latency on the same questions —
    the floor (query embedding + one raw Chroma query) and ``answer()`` itself — and then
    ``answer()`` called from N threads at once, the in-process twin of the concurrent phase;
@@ -11,7 +13,7 @@ throw-away data dir), waits for /readyz, then measures:
 
 Latencies are also given as multiples of the floor p50, which travel between machines.
 
-    python evals/bench_api.py [--clients 8] [--requests 240] [--json]
+    python evals/bench_api.py [--clients 8] [--requests 240] [--cold-runs 5] [--json]
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import argparse
 import json
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -49,6 +52,22 @@ def start_server(port: int, data_dir: str, log_path: Path, settings: Settings) -
     env.setdefault("TOKENIZERS_PARALLELISM", "false")
     cmd = [sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port", str(port)]
     return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log_path.open("w"), stderr=subprocess.STDOUT)
+
+
+def cold_starts(settings: Settings, runs: int) -> dict:
+    """Median wall time of a fresh process answering one question, and listing providers."""
+    env = {**os.environ, "BOT_INDEX_DIR": str(settings.index_dir), "BOT_CORPUS_DIR": str(settings.corpus_dir), "HF_HUB_OFFLINE": "1"}
+    out: dict = {"runs": runs}
+    for name, args in (("ask", ["ask", "Is Istio supported?", "--json"]), ("providers", ["providers", "--json"])):
+        times = []
+        for i in range(runs + 1):  # the first only warms the OS file cache
+            t0 = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "bot", *args], cwd=ROOT, env=env, capture_output=True, check=True, timeout=300)
+            if i:
+                times.append(time.perf_counter() - t0)
+        out[f"{name}_median_s"] = statistics.median(times)
+        out[f"{name}_s"] = [round(t, 3) for t in times]
+    return out
 
 
 def wait_ready(url: str, proc: subprocess.Popen, log_path: Path, timeout: float = 600) -> None:
@@ -141,10 +160,13 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=240, help="requests in the concurrent phase (default 240)")
     ap.add_argument("--sequential", type=int, default=100, help="requests in the one-client phase (default 100)")
     ap.add_argument("--questions", type=Path, default=ROOT / "evals" / "dev.jsonl", help="eval file whose questions are asked")
+    ap.add_argument("--cold-runs", type=int, default=5, help="fresh `triage ask` / `triage providers` processes timed (default 5; 0 skips)")
     ap.add_argument("--json", action="store_true", help="print the report as JSON")
     args = ap.parse_args()
 
     settings = Settings()
+    Bot.open(settings, notify=lambda m: None).close()  # a missing or stale index is built before anything is timed
+    cold = cold_starts(settings, args.cold_runs) if args.cold_runs > 0 else None
     items = load_items(args.questions)
     payloads = [{"question": it.question, "provider": it.provider} for it in items]
     port = free_port()
@@ -172,6 +194,7 @@ def main() -> None:
         "cpus": os.cpu_count(),
         "questions": len(items),
         "server_ready_seconds": ready_s,
+        "cold_start": cold,
         "in_process": {
             "floor_p50_ms": floor, "floor_p95_ms": lat["floor_p95"],
             "answer_p50_ms": lat["answer_p50"], "answer_p95_ms": lat["answer_p95"],
@@ -189,6 +212,8 @@ def main() -> None:
         return
     ip = report["in_process"]
     print(f"{len(items)} questions from {args.questions.name}; {report['cpus']} CPUs; server ready in {ready_s:.1f}s")
+    if cold:
+        print(f"cold start, median of {cold['runs']}: `triage ask` {cold['ask_median_s']:.2f}s, `triage providers` {cold['providers_median_s']:.2f}s")
     print(f"{'':34}{'p50 ms':>9}{'p95 ms':>9}{'p50/floor':>11}{'p95/floor':>11}{'req/s':>8}")
     print(f"{'in-process floor (embed+Chroma)':34}{floor:9.1f}{ip['floor_p95_ms']:9.1f}{1:11.2f}{ip['floor_p95_ms'] / floor:11.2f}")
     print(f"{'in-process answer()':34}{ip['answer_p50_ms']:9.1f}{ip['answer_p95_ms']:9.1f}{ip['answer_p50_x_floor']:11.2f}{ip['answer_p95_x_floor']:11.2f}")

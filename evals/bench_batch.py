@@ -71,7 +71,7 @@ def main() -> int:
 
     def classify(out: Path) -> float:
         t0 = time.perf_counter()
-        s = batch.classify(bot, batch.load(Path(args.tickets)), out, say=lambda m: None)
+        s = batch.classify(bot, batch.load(Path(args.tickets)), out)
         dt = time.perf_counter() - t0
         assert s["total_rows"] == len(tf.tickets) and s["answered"] == n, s
         return n / dt

@@ -162,9 +162,10 @@ class Env:
     report: Any = None
 
     def settings(self, **kw):
-        from bot.runtime.config import Settings
+        from bot.runtime.config import LOOPBACK_NAMES, Settings
 
         kw.setdefault("embedder", "hash" if str(self.embedder.model_id).startswith("hash") else "minilm")
+        kw.setdefault("allowed_hosts", [*LOOPBACK_NAMES, "testserver"])  # TestClient's Host: testserver
         return Settings(corpus_dir=self.corpus_dir, index_dir=self.index_dir, **kw)
 
 

@@ -28,14 +28,18 @@ def _free_socket() -> socket.socket:
 
 
 class UvicornThread:
-    """`uvicorn.Server` on an already bound loopback socket (no port race), in a thread."""
+    """`uvicorn.Server` on an already bound loopback socket (no port race), in a thread, with
+    the limits `triage serve` sets from the app's settings (``settings`` overrides them)."""
 
-    def __init__(self, app):
+    def __init__(self, app, settings=None, **config):
         import uvicorn
+
+        from bot.apps.api.server import uvicorn_config
 
         self.sock = _free_socket()
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+        settings = settings or app.state.triage.settings
+        self.server = uvicorn.Server(uvicorn_config(app, settings, log_level="warning", lifespan="on", **config))
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
 
     def __enter__(self):
@@ -134,3 +138,31 @@ def assert_error(resp, status: int, code: str) -> dict:
 
 def verdicts(body: dict) -> dict[str, str]:
     return {f["provider"]: f["verdict"] for f in body["findings"]}
+
+
+@contextlib.contextmanager
+def read_only(path: Path):
+    """``path`` (created, and kept as it is) made read-only for this process. As root chmod does
+    not stop writes, so it becomes a real read-only bind mount of itself; otherwise chmod a-w
+    on everything in it. Undone afterwards."""
+    path.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() != 0:
+        items = [path, *path.rglob("*")]
+        modes = {p: p.stat().st_mode for p in items}
+        for p in items:
+            p.chmod(modes[p] & ~0o222)
+        try:
+            yield path
+        finally:
+            for p in items:
+                p.chmod(modes[p])
+        return
+    for args in (["--bind", str(path), str(path)], ["-o", "remount,bind,ro", str(path)]):
+        p = subprocess.run(["mount", *args], capture_output=True, text=True)
+        if p.returncode != 0:
+            subprocess.run(["umount", str(path)], check=False, capture_output=True)
+            pytest.skip(f"cannot make a read-only bind mount here ({p.stderr.strip() or p.returncode}); needs CAP_SYS_ADMIN")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)

@@ -114,6 +114,8 @@ class Result:
     questions: list[tuple[str, Answer]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     error: str | None = None
+    problem: Exception | None = field(default=None, repr=False)  # what made ``error`` (the API reports its code)
+    provider: str | None = None  # the ticket's provider, resolved to an id
     _flat: dict[str, Any] | None = field(default=None, repr=False)
 
     def flat(self) -> dict[str, Any]:
@@ -148,6 +150,20 @@ class Result:
         )
         return out
 
+    def answer_fields(self, providers: Sequence[str]) -> dict[str, Any]:
+        """The answer and what batch triage adds to it — ``verdict_<provider>`` (in the order of
+        ``providers``), ``confidence``, ``route``, ``top_citation`` and the separate
+        ``questions`` — as a ``triage classify`` JSONL row and a ``POST /v1/classify`` ticket
+        both carry them (one definition, so the two cannot drift)."""
+        flat = self.flat()
+        row: dict[str, Any] = self.answer.to_dict() if self.answer else {}
+        for k in ("verdict", *(f"verdict_{p}" for p in providers), "confidence", "route", "top_citation"):
+            if k in flat:
+                row[k] = flat[k]
+        if self.questions:
+            row["questions"] = [{"question": q, "verdict": a.verdict, "verdicts": _verdicts(a), "route": route_of(a)} for q, a in self.questions]
+        return row
+
     def jsonl(self, layout: Layout) -> dict[str, Any]:
         flat = self.flat()
         row: dict[str, Any] = {"id": self.ticket.id}
@@ -157,13 +173,7 @@ class Result:
             if c == layout.tf.id_col or (c in mine and mine[c] == v):
                 continue  # e.g. the question of a question file: the answer repeats it
             row[f"input_{c}" if c in mine else c] = v
-        row.update(answer)
-        verdict_keys = [k for k in layout.fields if k.startswith("verdict_")]
-        for k in ("verdict", *verdict_keys, "confidence", "route", "top_citation"):
-            if k in flat:
-                row[k] = flat[k]
-        if self.questions:
-            row["questions"] = [{"question": q, "verdict": a.verdict, "verdicts": _verdicts(a), "route": route_of(a)} for q, a in self.questions]
+        row.update(self.answer_fields(layout.providers))
         row.update(note=flat["note"], error=flat["error"], line=flat["line"])
         return row
 
@@ -224,9 +234,10 @@ def answer_chunk(bot, tickets: Sequence[Ticket], embedder: Any = None) -> list[R
         try:
             prep = bot.prepare(t.text, t.provider)
         except InputError as e:
-            r.error = f"line {t.line}: {e}"
+            r.error, r.problem = f"line {t.line}: {e}", e
             continue
         r.notes.extend(prep.notes)
+        r.provider = prep.provider
         main = len(items)
         items.append((prep.text, prep.provider))
         subs = list(range(len(items), len(items) + len(prep.questions)))
@@ -239,6 +250,7 @@ def answer_chunk(bot, tickets: Sequence[Ticket], embedder: Any = None) -> list[R
         bad = [answers[i] for i in (main, *subs) if isinstance(answers[i], Exception)]
         if bad:
             r.error = f"line {r.ticket.line}: could not be answered ({type(bad[0]).__name__}: {str(bad[0])[:160]})"
+            r.problem = bad[0]  # type: ignore[assignment]
             continue
         r.answer = answers[main]  # type: ignore[assignment]
         r.questions = [(items[i][0], answers[i]) for i in subs]  # type: ignore[misc]
@@ -383,7 +395,10 @@ class Tally:
         self.conflicting = 0
 
     def add(self, row: dict[str, Any]) -> None:
-        """Count one output row, from its verdict fields (as written or as read back)."""
+        """Count one output row, from its verdict fields (as written or as read back). A row
+        with an error has a route too (human-review): the counts add up to the file's."""
+        if row.get("route"):
+            self.routes[row["route"]] += 1
         if row.get("error"):
             self.errors += 1
             if len(self.error_lines) < 20:
@@ -394,8 +409,6 @@ class Tally:
         for p in self.providers:
             if v := row.get(f"verdict_{p}"):
                 self.by_provider[p][v] += 1
-        if row.get("route"):
-            self.routes[row["route"]] += 1
         if "questions, different verdicts" in str(row.get("note") or ""):
             self.conflicting += 1
 
@@ -403,14 +416,20 @@ class Tally:
 # -- Ctrl-C ---------------------------------------------------------------------------------------
 
 
+class _Stopped(BaseException):
+    """Raised by the signal handler to drop the chunk in flight (a BaseException, so no
+    ``except Exception`` on the way, e.g. the one-by-one retry, can swallow it)."""
+
+
 class _Stop:
+    """What SIGINT/SIGTERM asked for. A chunk being answered is dropped at once (its tickets
+    are answered again by ``--resume``); a chunk being written is finished first, so the file
+    always ends with a whole row."""
+
     def __init__(self):
-        self.requested = 0
         self.signal: int | None = None
         self.writing = False
-
-    def __bool__(self) -> bool:
-        return self.requested > 0
+        self.pending = False
 
     @contextmanager
     def holding(self):
@@ -419,28 +438,25 @@ class _Stop:
             yield
         finally:
             self.writing = False
-        if self.requested > 1 and self.signal == signal.SIGINT:
-            raise KeyboardInterrupt
+        if self.pending:
+            raise _Stopped
+
+    def handler(self, signum, frame) -> None:
+        self.signal = signum
+        if self.writing:
+            self.pending = True
+        else:
+            raise _Stopped
 
 
 @contextmanager
-def _stoppable(say: Callable[[str], None]) -> Iterator[_Stop]:
-    """SIGINT/SIGTERM ask the run to stop after the chunk in flight (the file stays whole);
-    a second Ctrl-C stops at once (still between writes)."""
+def _stoppable() -> Iterator[_Stop]:
+    """SIGINT/SIGTERM stop the run within a model batch (under a second), between writes."""
     stop = _Stop()
     if threading.current_thread() is not threading.main_thread():
         yield stop
         return
-
-    def handler(signum, frame):
-        stop.requested += 1
-        stop.signal = signum
-        if stop.requested == 1:
-            say("stopping after the current batch (Ctrl-C again to stop now) …")
-        elif signum == signal.SIGINT and not stop.writing:
-            raise KeyboardInterrupt
-
-    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    old = {s: signal.signal(s, stop.handler) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield stop
     finally:
@@ -506,32 +522,28 @@ def _todo(tickets: TicketFile, sink: Sink) -> list[Ticket]:
 
 
 def _run(bot, embedder, todo: list[Ticket], size: int, sink: Sink, tally: Tally, on_progress: Progress | None, say) -> tuple[int, bool, int | None]:
-    """Answer and write ``todo`` chunk by chunk until done or asked to stop:
+    """Answer and write ``todo`` chunk by chunk until done or stopped by a signal:
     (rows written, interrupted, the signal that stopped it)."""
     written = 0
-    interrupted = False
     if on_progress:
         on_progress(0, len(todo))
-    try:
-        with _stoppable(say) as stop:
+    with _stoppable() as stop:
+        try:
             for start in range(0, len(todo), size):
-                if stop:
-                    interrupted = True
-                    break
                 results = answer_chunk(bot, todo[start : start + size], embedder)
                 data = sink.encode(results)
-                with stop.holding():  # a second Ctrl-C waits for the chunk to be on disk
+                with stop.holding():  # a signal now waits for the chunk to be on disk
                     sink.write(data)
                     for r in results:
                         tally.add(r.flat())
                     written += len(results)
                 if on_progress:
                     on_progress(written, len(todo))
-            interrupted = interrupted or (bool(stop) and written < len(todo))
-            signum = stop.signal
-    except KeyboardInterrupt:
-        interrupted, signum = True, signal.SIGINT
-    return written, interrupted, signum
+        except _Stopped:
+            if written < len(todo):
+                say(f"stopped: the {min(size, len(todo) - written):,} tickets being answered were not written (--resume answers them)")
+            return written, written < len(todo), stop.signal
+    return written, False, None
 
 
 def _summary(tickets: TicketFile, outfile: Path, fmt: str, tally: Tally, sink: Sink, written: int, skipped: int,
@@ -551,7 +563,7 @@ def _summary(tickets: TicketFile, outfile: Path, fmt: str, tally: Tally, sink: S
         "verdicts": {v: tally.verdicts[v] for v in VERDICT_ORDER if tally.verdicts[v]},
         "by_provider": {p: {v: c[v] for v in VERDICT_ORDER if c[v]} for p, c in tally.by_provider.items()},
         "routes": {r: tally.routes[r] for r in ROUTES if tally.routes[r]},
-        "escalations": tally.routes["human-review"],
+        "escalations": tally.routes["human-review"] - tally.errors,  # answered, and sent to a human
         "conflicting_questions": tally.conflicting,
         "seconds": round(seconds, 3),
         "tickets_per_s": round(written / seconds, 2) if seconds > 0 else None,
@@ -628,7 +640,7 @@ def render_summary(console, s: dict[str, Any]) -> None:
     for r in ROUTES:
         t.add_row(f"route: {r}", *([""] * len(providers)), str(s["routes"].get(r, 0)))
     t.add_section()
-    t.add_row("escalations (human-review)", *([""] * len(providers)), str(s["escalations"]))
+    t.add_row("escalations (answered, routed to human-review)", *([""] * len(providers)), str(s["escalations"]))
     t.add_row("questions with different verdicts", *([""] * len(providers)), str(s["conflicting_questions"]))
     t.add_row("rows with errors", *([""] * len(providers)), str(s["errors"]), style="red" if s["errors"] else None)
     rows = f"{s['total_rows']:,} rows ({s['rows']:,} this run" + (f", {s['skipped']:,} already done" if s["skipped"] else "") + ")"

@@ -17,15 +17,37 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from typer.core import TyperCommand, TyperGroup
 from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from ..runtime.config import Settings
+from ..runtime.config import Settings, is_loopback
 from ..engine.errors import BotError
 
+class _FlagsTakeNoValue:
+    """Help lists a flag as ``--json``, not ``--json <bool>`` (typer's placeholder suggests a
+    value, and ``--json true`` is an error)."""
+
+    def get_params(self, ctx):
+        params = super().get_params(ctx)  # type: ignore[misc]
+        for p in params:
+            if getattr(p, "is_flag", False):
+                p.metavar = ""
+        return params
+
+
+class _Command(_FlagsTakeNoValue, TyperCommand):
+    pass
+
+
+class _Group(_FlagsTakeNoValue, TyperGroup):
+    pass
+
+
 app = typer.Typer(
+    cls=_Group,
     add_completion=False,
     no_args_is_help=True,
     rich_markup_mode="rich",
@@ -47,12 +69,15 @@ BADGE = {
     "covered": ("COVERED", "bold white on green"),
     "best-effort": ("BEST EFFORT", "bold black on yellow"),
     "not-covered": ("NOT COVERED", "bold white on red"),
-    "unknown": ("UNKNOWN — ESCALATE", "bold white on blue"),
+    "unknown": ("NOT DECIDED", "bold white on grey37"),
     "mixed": ("MIXED", "bold black on white"),
 }
+CHECK_STYLE = "bold black on grey85"  # a decided verdict a human must check: no verdict colour
+# advice only a command-line user can follow, added to the engine's plain-words hint
+CLI_ADVICE = {"too_large": "for a whole ticket, use `triage classify`"}
 
-IndexOpt = typer.Option(None, "--index", help="Index folder [env: BOT_INDEX_DIR].", show_default=False)
-CorpusOpt = typer.Option(None, "--corpus", help="Corpus folder [env: BOT_CORPUS_DIR].", show_default=False)
+IndexOpt = typer.Option(None, "--index", help="Index folder.  \\[env: BOT_INDEX_DIR]", show_default=False)
+CorpusOpt = typer.Option(None, "--corpus", help="Corpus folder.  \\[env: BOT_CORPUS_DIR]", show_default=False)
 JsonOpt = typer.Option(False, "--json", help="Print machine-readable JSON instead of a report.")
 
 
@@ -66,9 +91,10 @@ def _settings(index: Optional[Path], corpus: Optional[Path], **extra) -> Setting
 
 
 def _fail(e: BotError, as_json: bool) -> None:
+    text = str(e) if e.code not in CLI_ADVICE else f"{e.message} ({'; '.join(filter(None, (e.hint, CLI_ADVICE[e.code])))})"
     if as_json:
-        print(json.dumps({"error": {"code": e.code, "message": str(e)}}))
-    print(f"error: {' '.join(str(e).split())}", file=sys.stderr)  # one line, never wrapped
+        print(json.dumps({"error": {"code": e.code, "message": text}}))
+    print(f"error: {' '.join(text.split())}", file=sys.stderr)  # one line, never wrapped
     raise typer.Exit(e.exit_code)
 
 
@@ -128,34 +154,45 @@ def render_explain(console: Console, exp) -> None:
         console.print(f"  rules trace: {' · '.join(v['rules']['trace'])}", soft_wrap=True)
 
 
+def _badge(f) -> tuple[str, str]:
+    """A finding's badge: its verdict, or "COVERED? — CHECK" without the verdict's colour
+    when a human must check it (the engine's label, bot.engine.answer.label)."""
+    from ..engine.answer import label  # imported when rendering: startup stays light
+
+    if f.escalate and f.verdict != "unknown":
+        return f" {label(f).upper()} ", CHECK_STYLE
+    text, style = BADGE[f.verdict]
+    return f" {text} ", style
+
+
 def render_answer(console: Console, ans, providers) -> None:
-    label, style = BADGE[ans.verdict]
+    """Per vendor a panel (badge, reason with its condition, quotes with section and link);
+    "needs a human" once, at the end, when the answer escalates."""
+    from ..engine.answer import needs_a_human
+
+    overall, style = BADGE[ans.verdict]
     console.print(Text.assemble(("Q: ", "bold"), ans.question if len(ans.question) < 300 else ans.question[:297] + "…"))
     for f in ans.findings:
         p = providers.get(f.provider)
         name = f"{p.vendor} {p.product}" if p else f.provider
-        blabel, bstyle = BADGE[f.verdict]
         body = Text()
         body.append(f"{f.reason}\n", style="")
-        if f.condition:
-            body.append("Condition: ", style="bold")
-            body.append(" ".join(f.condition.split()) + " (the ticket does not say this holds)\n", style="italic")
         if f.citations and f.verdict == "unknown":
             body.append("\nClosest passages (they do not decide it):", style="bold")
         for i, c in enumerate(f.citations, 1):
             q = " ".join(c.quote.split())
             body.append(f"\n[{i}] ", style="bold cyan")
             body.append(f"“{q if len(q) <= 400 else q[:399] + '…'}”\n", style="italic")
-            body.append(f"    {c.title} › {c.section or '—'}  (chars {c.start}–{c.end})\n    {c.url}\n", style="dim")
-        title = Text.assemble((f" {blabel} ", bstyle), "  ", (name, "bold"), f"  confidence {f.confidence:.2f}")
-        console.print(Panel(body, title=title, title_align="left", border_style="cyan"))
+            body.append(f"    {c.title} › {c.section or '—'}\n    {c.link or c.url}\n", style="dim")  # offsets: --json only
+        title = Text.assemble(_badge(f), "  ", (name, "bold"), f"  confidence {f.confidence:.2f}")
+        console.print(Panel(body, title=title, title_align="left", border_style="dim" if f.escalate else "cyan"))
     if ans.escalate:
-        console.print(Text(" NEEDS A HUMAN ", style="bold white on magenta"), "a vendor's policy does not clearly decide this — escalate.")
+        console.print(Text(" NEEDS A HUMAN ", style="bold white on magenta"), needs_a_human(ans.findings, providers))
     else:
-        console.print(Text.assemble(("Overall: ", "bold"), (f" {label} ", style)))
+        console.print(Text.assemble(("Overall: ", "bold"), (f" {overall} ", style)))
 
 
-@app.command()
+@app.command(cls=_Command)
 def ask(
     question: str = typer.Argument(..., help="The question or ticket text; '-' reads standard input."),
     provider: Optional[str] = typer.Option(None, "--provider", "-p", help="Scope to one provider: its id or any of its names (see `triage providers`)."),
@@ -164,30 +201,40 @@ def ask(
     index: Optional[Path] = IndexOpt,
     corpus: Optional[Path] = CorpusOpt,
 ):
-    """Answer one question: a verdict per vendor with quoted evidence."""
+    """Answer one question: a verdict per vendor with quoted evidence.
+
+    A ticket on standard input ('-') is read as `triage classify` reads one: no question-length
+    limit, trimmed at BOT_MAX_TICKET_CHARS with a note."""
+    notes: tuple[str, ...] = ()
+    ticket = question == "-"
     try:
-        if question == "-":
-            question = sys.stdin.read()
-        settings = _settings(index, corpus)
-        bot = _open_bot(settings)
-        exp = bot.explain(question, provider) if explain else None
-        ans = exp.answer if exp else bot.answer(question, provider)
+        text = sys.stdin.read() if ticket else question
+        bot = _open_bot(_settings(index, corpus))
+        if ticket:
+            prep = bot.prepare(text, provider, split=False)
+            text, provider, notes = prep.text, prep.provider, prep.notes
+        exp = bot.explain(text, provider, check=not ticket) if explain else None
+        ans = exp.answer if exp else bot.answer_many([(text, provider)], check=not ticket)[0]
     except BotError as e:
         _fail(e, as_json)
     if as_json:
-        print(json.dumps({**ans.to_dict(), **({"explain": exp.to_dict()} if exp else {})}, ensure_ascii=False, indent=1))
+        extra = {**({"note": "; ".join(notes)} if notes else {}), **({"explain": exp.to_dict()} if exp else {})}
+        print(json.dumps({**ans.to_dict(), **extra}, ensure_ascii=False, indent=1))
         return
+    for n in notes:
+        err.print(f"note: {n}", soft_wrap=True, highlight=False)
     render_answer(out, ans, bot.providers)
     if exp:
         render_explain(out, exp)
 
 
-@app.command()
+@app.command(cls=_Command)
 def train(
     data: Path = typer.Option(Path("evals"), "--data", help="Folder with train/, validation/ and vendors/ (see evals/SPEC.md)."),
     out_dir: Path = typer.Option(None, "--out", help="Where the model goes (default: BOT_READER_DIR, models/reader)."),
     epochs: int = typer.Option(10, "--epochs", min=1, help="Passes over the training pairs."),
     seed: int = typer.Option(0, "--seed", help="Seed of numpy, torch and the sample order."),
+    members: int = typer.Option(5, "--members", min=1, help="Networks in the ensemble (seeds seed … seed+members-1)."),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Read only this many tickets per split (a quick check)."),
     no_rules: bool = typer.Option(False, "--no-rule-features", help="Train the reader without the rules engine's reading (ablation)."),
     as_json: bool = JsonOpt,
@@ -198,7 +245,7 @@ def train(
 
     try:
         settings = _settings(None, corpus)
-        params = TrainParams(epochs=epochs, seed=seed, limit=limit, rule_features=not no_rules)
+        params = TrainParams(epochs=epochs, seed=seed, members=members, limit=limit, rule_features=not no_rules)
         notify = (lambda m: None) if as_json else (lambda m: err.print(m, soft_wrap=True))
         rep = run_training(settings, data, out_dir or settings.reader_dir, params, notify=notify)
     except BotError as e:
@@ -216,7 +263,7 @@ def train(
     out.print(t)
 
 
-@app.command("index")
+@app.command("index", cls=_Command)
 def index_cmd(
     force: bool = typer.Option(False, "--force", help="Re-embed everything instead of reusing unchanged chunks."),
     as_json: bool = JsonOpt,
@@ -229,7 +276,7 @@ def index_cmd(
 
     try:
         s = _settings(index, corpus)
-        emb = get_embedder(s.embedder)
+        emb = get_embedder(s.embedder, s.onnx_dir, lambda m: err.print(f"[dim]{m}[/]"))
         r = build_index(s.corpus_dir, s.index_dir, emb, force=force, batch_size=s.batch_size, on_progress=_progress_cb(err))
     except BotError as e:
         _fail(e, as_json)
@@ -263,7 +310,7 @@ def _write_traces(bot, items, misses: list[dict], path: Path) -> None:
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
-@app.command("eval")
+@app.command("eval", cls=_Command)
 def eval_cmd(
     file: Path = typer.Argument(..., help="JSONL eval file (id, question, provider, expected, evidence)."),
     as_json: bool = JsonOpt,
@@ -320,14 +367,14 @@ def eval_cmd(
         out.print(mt)
 
 
-@app.command()
+@app.command(cls=_Command)
 def classify(
     infile: Path = typer.Argument(..., help="Tickets: CSV (a header row) or JSONL (one object per line)."),
     out_path: Path = typer.Option(..., "--out", "-o", help="Output file, CSV or JSONL (by extension or --format); written as it goes."),
     fmt: Optional[str] = typer.Option(None, "--format", help="Output format: csv or jsonl (default: from the --out extension, else the input's)."),
-    id_col: Optional[str] = typer.Option(None, "--id-col", help="Column with the ticket id.  [default: id]", show_default=False),
-    text_cols: Optional[str] = typer.Option(None, "--text-cols", help="Column(s) with the text, joined, e.g. subject,body.  [default: question, text or subject+body]", show_default=False),
-    provider_col: Optional[str] = typer.Option(None, "--provider-col", help="Column whose value scopes a ticket to a provider (optional).  [default: provider]", show_default=False),
+    id_col: Optional[str] = typer.Option(None, "--id-col", help="Column with the ticket id.  \\[default: id]", show_default=False),
+    text_cols: Optional[str] = typer.Option(None, "--text-cols", help="Column(s) with the text, joined, e.g. subject,body.  \\[default: question, text or subject+body]", show_default=False),
+    provider_col: Optional[str] = typer.Option(None, "--provider-col", help="Column whose value scopes a ticket to a provider (optional).  \\[default: provider]", show_default=False),
     resume: bool = typer.Option(False, "--resume", help="Keep the rows already in --out (after a crash or Ctrl-C) and add the rest."),
     strict: bool = typer.Option(False, "--strict", help="Exit with code 2 when any row could not be read or answered."),
     as_json: bool = JsonOpt,
@@ -336,8 +383,9 @@ def classify(
 ):
     """Triage a ticket file: a verdict, a route and the top citation per ticket (batch).
 
-    Bad rows become output rows with `error` filled in; the run goes on. Ctrl-C stops after
-    the current batch with a valid file; `--resume` carries on from there."""
+    Bad rows become output rows with `error` filled in; the run goes on. Ctrl-C stops within a
+    second and keeps the rows already written (the file ends with a whole row); `--resume`
+    carries on from there."""
     from . import batch
 
     try:
@@ -363,11 +411,13 @@ def classify(
         raise typer.Exit(2)
 
 
-@app.command()
+@app.command(cls=_Command)
 def providers(as_json: bool = JsonOpt, index: Optional[Path] = IndexOpt, corpus: Optional[Path] = CorpusOpt):
     """List providers and documents in the index."""
     try:
-        info = _open_bot(_settings(index, corpus)).info()
+        from ..engine.service import Bot
+
+        info = Bot.describe(_settings(index, corpus), notify=lambda m: err.print(f"[dim]{m}[/]"), on_progress=_progress_cb(err))
     except BotError as e:
         _fail(e, as_json)
     if as_json:
@@ -382,18 +432,7 @@ def providers(as_json: bool = JsonOpt, index: Optional[Path] = IndexOpt, corpus:
     out.print(t)
 
 
-def _is_loopback(host: str) -> bool:
-    import ipaddress
-
-    if host.strip("[]").lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-@app.command()
+@app.command(cls=_Command)
 def serve(
     host: Optional[str] = typer.Option(None, "--host", help="Address to listen on (env BOT_HOST; default 127.0.0.1). "
                                        "Anything but loopback needs keys (BOT_API_KEYS / BOT_WIDGET_KEYS / BOT_ADMIN_KEYS)."),
@@ -402,13 +441,16 @@ def serve(
     index: Optional[Path] = IndexOpt,
     corpus: Optional[Path] = CorpusOpt,
 ):
-    """HTTP API + chat widget (demo page at /, docs at /docs). Listens at once; the model and
-    index load in the background (GET /readyz answers 503 until they are ready)."""
+    """HTTP API + chat widget (demo page at /, docs at /docs).
+
+    Listens at once; the model and index load in the background (GET /readyz answers 503
+    until they are ready)."""
     import uvicorn
 
     from ..runtime import logs
     from ..runtime.auth import secrets_of
     from .api.app import create_app
+    from .api.server import uvicorn_config
 
     if not isinstance(log_format, str):  # `triage slack` calls serve() as a function
         log_format = None
@@ -416,11 +458,7 @@ def serve(
     logs.configure(settings.log_format, settings.log_level, secrets_of(settings))
     url = f"http://{settings.host}:{settings.port}"
     _announce(settings, url)
-    config = uvicorn.Config(
-        create_app(_loader(settings, url), settings), host=settings.host, port=settings.port, log_config=None, access_log=False,
-        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
-    )
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(uvicorn_config(create_app(_loader(settings, url), settings), settings))
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         server.run()
@@ -432,7 +470,8 @@ def serve(
 
 def _serve_settings(index: Optional[Path], corpus: Optional[Path], **over):
     """The server's settings, or exit 2 with one line per bad setting (never its value: it
-    may be a key) or when keys are missing for a non-loopback address."""
+    may be a key), when keys are missing for a non-loopback address, or when no host name can
+    be derived (0.0.0.0 without BOT_ALLOWED_HOSTS)."""
     from pydantic import ValidationError
 
     try:
@@ -442,10 +481,17 @@ def _serve_settings(index: Optional[Path], corpus: Optional[Path], **over):
             where = ".".join(str(x) for x in er["loc"]) or "settings"
             print(f"error: {where}: {er['msg']}", file=sys.stderr)
         raise typer.Exit(2)
-    if not settings.auth_enabled and not _is_loopback(settings.host):
+    if not settings.auth_enabled and not is_loopback(settings.host):
         print(
             f"error: refusing to listen on {settings.host} without API keys: anyone who can reach it could use the API. "
             "Set BOT_API_KEYS (and BOT_WIDGET_KEYS for the widget), or listen on 127.0.0.1.",
+            file=sys.stderr,
+        )
+        raise typer.Exit(2)
+    if not settings.host_names:
+        print(
+            f"error: refusing to listen on {settings.host} without BOT_ALLOWED_HOSTS: requests are only answered under the "
+            "server's own names. Set BOT_ALLOWED_HOSTS to the name clients use (e.g. triage.example.com; * for any).",
             file=sys.stderr,
         )
         raise typer.Exit(2)
@@ -498,7 +544,7 @@ def _on_sigterm(*_):
     sys.exit(0)
 
 
-@app.command()
+@app.command(cls=_Command)
 def slack(
     socket: bool = typer.Option(False, "--socket", help="Socket Mode: connect out to Slack (BOT_SLACK_APP_TOKEN); no public URL needed."),
     host: Optional[str] = typer.Option(None, "--host", help="HTTP mode: address to listen on (env BOT_HOST)."),

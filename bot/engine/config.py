@@ -18,7 +18,8 @@ class EngineSettings(BaseSettings):
 
     corpus_dir: Path = Field(ROOT / "corpus", description="Folder of policy documents (.md/.txt with front matter).")
     index_dir: Path = Field(ROOT / "index", description="Folder holding the built index.")
-    embedder: str = Field("minilm", description="'minilm' (the packaged all-MiniLM-L6-v2) or 'hash' (fast fake for tests).")
+    embedder: str = Field("minilm", description="'minilm' (the packaged all-MiniLM-L6-v2 through ONNX Runtime), 'minilm-torch' (the same through sentence-transformers) or 'hash' (fast fake for tests).")
+    onnx_dir: Path = Field(ROOT / "models" / "onnx", description="Where the ONNX export of the embedding model is kept (made once from the packaged model, at install time or on first use).")
     auto_index: bool = Field(True, description="Build a missing index / refresh a stale one on first use.")
     max_question_chars: int = Field(4000, description="Longer questions are rejected (tickets are trimmed instead).")
     max_ticket_chars: int = Field(50000, description="Ticket text beyond this is trimmed with a note.")

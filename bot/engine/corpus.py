@@ -35,6 +35,12 @@ from .types import Chunk, Document, Provider, Span, Unit
 
 SUFFIXES = (".md", ".markdown", ".txt")
 REQUIRED = ("provider", "vendor", "title", "url")
+# Front matter ``anchors: <style>``: how the page at ``url`` names its sections' anchors, so a
+# citation can link its section (``url#anchor``). ``github``: the heading lowercased, characters
+# other than letters, digits, ``-``, ``_`` and spaces dropped, spaces as ``-``, repeats numbered
+# ``-1``, ``-2`` (GitHub and most Markdown site generators and documentation sites). Without it (and for
+# the plain ``.txt`` layout, which has no Markdown headings) citations link the page.
+ANCHOR_STYLES = ("github",)
 CHUNKER_VERSION = "3"
 
 _FRONT = re.compile(r"\A\ufeff?---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.S)
@@ -63,6 +69,7 @@ def load_document(path: Path, root: Path) -> Document:
     aliases = meta.get("aliases") or []
     if isinstance(aliases, str):
         aliases = [a.strip() for a in aliases.split(",")]
+    anchors = _anchor_style(meta, rel)  # Step 4: how the page names its sections, if it says
     return Document(
         id=f"{provider}/{_slug(path)}",
         provider=provider,
@@ -74,6 +81,7 @@ def load_document(path: Path, root: Path) -> Document:
         text=text,
         sha256=hashlib.sha256(raw).hexdigest(),
         aliases=tuple(str(a).strip() for a in aliases if str(a).strip()),
+        anchors=anchors,
     )
 
 
@@ -111,6 +119,49 @@ def _provider_id(meta: dict, rel: str) -> str:
     if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,31}", provider):
         raise CorpusError(f"{rel}: provider id {provider!r} must be short lowercase letters/digits/-/_")
     return provider
+
+
+def _anchor_style(meta: dict, rel: str) -> str | None:
+    style = str(meta.get("anchors") or "").strip().lower() or None
+    if style is None:
+        return None
+    if style not in ANCHOR_STYLES:
+        raise CorpusError(f"{rel}: unknown anchors style {style!r}", hint=f"use one of {', '.join(ANCHOR_STYLES)}, or drop the line to link the page")
+    return None if rel.lower().endswith(".txt") else style  # the plain layout has no Markdown headings to link
+
+
+def github_anchor(heading: str) -> str:
+    """The anchor GitHub-style renderers give a heading (before numbering repeats)."""
+    text = re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", heading)  # [text](url) reads as its text
+    text = re.sub(r"[*`]", "", text).lower()
+    return re.sub(r"[^\w\- ]", "", text).replace(" ", "-")
+
+
+def section_anchors(text: str, style: str | None) -> tuple[tuple[int, str], ...]:
+    """(offset, anchor) of each Markdown heading of a document, in order, for ``style``
+    (see :data:`ANCHOR_STYLES`); empty without a style."""
+    if style not in ANCHOR_STYLES:
+        return ()
+    m = _FRONT.match(text)
+    seen: dict[str, int] = {}
+    out: list[tuple[int, str]] = []
+    for pos, line in _lines(text, m.end() if m else 0):
+        h = _HEADING.match(line)
+        if not h:
+            continue
+        base = slug = github_anchor(h.group(2))
+        while slug in seen:  # a repeated heading: -1, -2, … as the renderer numbers them
+            seen[base] += 1
+            slug = f"{base}-{seen[base]}"
+        seen[slug] = 0
+        out.append((pos, slug))
+    return tuple(out)
+
+
+def section_link(url: str, anchors: tuple[tuple[int, str], ...], offset: int) -> str:
+    """``url#anchor`` of the section holding ``offset`` (the last heading before it), else ``url``."""
+    anchor = next((a for pos, a in reversed(anchors) if pos <= offset), None)
+    return f"{url.split('#', 1)[0]}#{anchor}" if anchor else url
 
 
 def corpus_files(root: Path) -> list[Path]:

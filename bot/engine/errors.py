@@ -4,7 +4,8 @@ Adapters map these to their channel: ``http_status`` for the API, ``exit_code`` 
 
     BotError
     ├── InputError          bad question / request (422; 413 for TooLarge)
-    │   └── TooLargeError
+    │   ├── TooLargeError
+    │   └── HostError           a Host header the server does not answer to (400)
     ├── CorpusError         a corpus file cannot be used (no front matter, not UTF-8, …)
     ├── IndexError_         the index is missing, stale, corrupt or being built
     │   ├── IndexMissingError
@@ -46,6 +47,11 @@ class InputError(BotError):
 class TooLargeError(InputError):
     code = "too_large"
     http_status = 413
+
+
+class HostError(InputError):
+    code = "bad_host"
+    http_status = 400
 
 
 class CorpusError(BotError):

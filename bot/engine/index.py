@@ -29,6 +29,7 @@ import json
 import os
 import re
 import shutil
+import tempfile
 import threading
 import time
 import uuid
@@ -165,9 +166,9 @@ def _hold_build(build: Path) -> int:
     return fd
 
 
-def _release(client: Any, fd: int | None) -> None:
-    """Close a Chroma client (Chroma stops the path's shared system with its last client) and
-    drop the hold on its build folder."""
+def _release(client: Any, fd: int | None, copy: Path | None = None) -> None:
+    """Close a Chroma client (Chroma stops the path's shared system with its last client),
+    drop the hold on its build folder and remove the temporary copy it was opened from."""
     try:
         if client is not None:
             client.close()
@@ -177,6 +178,25 @@ def _release(client: Any, fd: int | None) -> None:
         if fd is not None:
             with contextlib.suppress(OSError):
                 os.close(fd)
+        if copy is not None:
+            shutil.rmtree(copy, ignore_errors=True)
+
+
+def _writable(folder: Path) -> bool:
+    """Whether this process may write in ``folder`` and its files (False on a read-only
+    mount even for root, for whom permission bits do not count)."""
+    return os.access(folder, os.W_OK) and all(os.access(f, os.W_OK) for f in folder.iterdir() if f.is_file())
+
+
+def _readable_chroma(chroma: Path) -> tuple[Path, Path | None]:
+    """Where to open a build's Chroma database: in place, or, when it cannot be written (a
+    read-only mount, a folder of another user), from a temporary copy, because SQLite writes
+    beside the database even to read it. Returns (folder to open, the copy to remove or None)."""
+    if _writable(chroma):
+        return chroma, None
+    copy = Path(tempfile.mkdtemp(prefix="triage-index-"))
+    shutil.copytree(chroma, copy / "chroma")
+    return copy / "chroma", copy
 
 
 class Index:
@@ -185,8 +205,8 @@ class Index:
     :meth:`close` releases the Chroma client and the hold on the build folder; an Index that
     is dropped without it is released when it is garbage-collected."""
 
-    def __init__(self, index_dir: Path, build_id: str, manifest: dict, client: Any, chunks: list[Chunk], units: list[Unit], unit_vecs: np.ndarray, docs: dict[str, dict], hold: int | None = None):
-        self._finalizer = weakref.finalize(self, _release, client, hold)
+    def __init__(self, index_dir: Path, build_id: str, manifest: dict, client: Any, chunks: list[Chunk], units: list[Unit], unit_vecs: np.ndarray, docs: dict[str, dict], hold: int | None = None, copy: Path | None = None):
+        self._finalizer = weakref.finalize(self, _release, client, hold, copy)
         self.dir = index_dir
         self.build_id = build_id
         self.manifest = manifest
@@ -211,13 +231,14 @@ class Index:
         if not bid:
             raise IndexMissingError(f"no index in {index_dir}", hint="run `triage index` to build it")
         build = index_dir / "builds" / bid
-        client = hold = None
+        client = hold = copy = None
         try:
             hold = _hold_build(build)
             manifest = json.loads((build / "manifest.json").read_text())
             chunks, units, docs = _read_records(build / "records.jsonl")
+            chroma, copy = _readable_chroma(build / "chroma")
             with _open_lock:
-                client = _chroma_client(build / "chroma")
+                client = _chroma_client(chroma)
                 coll = client.get_collection("chunks")
                 ucoll = client.get_collection("units")
             if coll.count() != len(chunks) or ucoll.count() != len(units):
@@ -227,14 +248,14 @@ class Index:
             vecs = np.asarray(got["embeddings"], dtype=np.float32)
             unit_vecs = vecs[[pos[u.id] for u in units]] if units else np.zeros((0, manifest["dim"]), np.float32)
         except Exception as e:  # any unreadable piece means the build cannot be trusted
-            _release(client, hold)
+            _release(client, hold, copy)
             if isinstance(e, IndexCorruptError):
                 raise
             raise IndexCorruptError(
                 f"index build {bid} in {index_dir} is unreadable ({type(e).__name__}: {e})",
                 hint="run `triage index` to rebuild it",
             ) from None
-        return cls(index_dir, bid, manifest, client, chunks, units, unit_vecs, docs, hold)
+        return cls(index_dir, bid, manifest, client, chunks, units, unit_vecs, docs, hold, copy)
 
     def close(self) -> None:
         """Release the Chroma client and the build folder (idempotent). Queries after it fail."""
@@ -250,6 +271,52 @@ class Index:
         return self.collection.query(
             query_embeddings=[vec.tolist()], n_results=max(1, n), where=where, include=["distances"]
         )
+
+
+def info_of(manifest: dict, chunk_counts: dict[str, int]) -> dict:
+    """What `triage providers` and ``GET /v1/providers`` show of a build: its id and time,
+    model, chunk count, and per provider its documents with their chunk counts."""
+    return {
+        "build_id": manifest["build_id"],
+        "built_at": manifest["built_at"],
+        "model_id": manifest["model_id"],
+        "chunks": manifest["chunks"],
+        "providers": [
+            {
+                "id": pid,
+                "vendor": p["vendor"],
+                "product": p["product"],
+                "documents": [
+                    {"id": d["id"], "title": d["title"], "url": d["url"], "chunks": chunk_counts.get(d["id"], 0)}
+                    for d in manifest["documents"] if d["provider"] == pid
+                ],
+            }
+            for pid, p in sorted(manifest["providers"].items())
+        ],
+    }
+
+
+def describe(index_dir: Path) -> dict:
+    """:func:`info_of` the current build from its manifest and records alone: no model, no
+    Chroma, so listing providers takes milliseconds."""
+    index_dir = Path(index_dir)
+    bid = _read_current(index_dir)
+    if not bid:
+        raise IndexMissingError(f"no index in {index_dir}", hint="run `triage index` to build it")
+    build = index_dir / "builds" / bid
+    try:
+        manifest = json.loads((build / "manifest.json").read_text())
+        counts: dict[str, int] = {}
+        with (build / "records.jsonl").open(encoding="utf-8") as f:
+            for line in f:
+                r = json.loads(line)
+                if r["type"] == "chunk":
+                    counts[r["doc_id"]] = counts.get(r["doc_id"], 0) + 1
+        return info_of(manifest, counts)
+    except (OSError, ValueError, KeyError) as e:
+        raise IndexCorruptError(
+            f"index build {bid} in {index_dir} is unreadable ({type(e).__name__}: {e})", hint="run `triage index` to rebuild it"
+        ) from None
 
 
 def _span_from(d: dict) -> Span:
@@ -296,8 +363,15 @@ def _build_lock(index_dir: Path, wait: bool = True):
     SQLite connection per open :class:`Index`, and with its default singleton a write attempt
     from another thread of the same process raises ``RuntimeError`` instead of reporting the
     build busy. One mechanism for both locks is simpler, so both stay flocks."""
-    index_dir.mkdir(parents=True, exist_ok=True)
-    with open(index_dir / ".lock", "a+") as fh:
+    try:
+        index_dir.mkdir(parents=True, exist_ok=True)
+        fh = open(index_dir / ".lock", "a+")
+    except OSError as e:
+        raise IndexWriteError(
+            f"cannot write to the index folder {index_dir} ({e.strerror or type(e).__name__})",
+            hint="make it writable, or build the index in another folder: --index or BOT_INDEX_DIR",
+        ) from None
+    with fh:
         flags = fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB)
         try:
             fcntl.flock(fh, flags)
@@ -548,7 +622,7 @@ def _built_report(bid: str, old: dict | None, files: dict[str, str], chunks: lis
 def _write_records(path: Path, docs: list[Document], chunks: list[Chunk], units: list[Unit]) -> None:
     with path.open("w", encoding="utf-8") as f:
         for d in docs:
-            f.write(json.dumps({"type": "doc", "id": d.id, "provider": d.provider, "vendor": d.vendor, "product": d.product, "title": d.title, "url": d.url, "path": d.path, "text": d.text}) + "\n")
+            f.write(json.dumps({"type": "doc", "id": d.id, "provider": d.provider, "vendor": d.vendor, "product": d.product, "title": d.title, "url": d.url, "path": d.path, "anchors": d.anchors, "text": d.text}) + "\n")
         for c in chunks:
             f.write(json.dumps({"type": "chunk", **asdict(c)}) + "\n")
         for u in units:

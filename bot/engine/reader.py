@@ -25,12 +25,14 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from .query import Query
+from .reasons import reason, undecided_reason
 from .text import HOWTO, tokens
 from .types import Finding, Unit
 
@@ -45,10 +47,12 @@ UNIT_FEATURES = (
     "own_cue_covered", "own_cue_best_effort", "own_cue_not_covered", "own_cue_shared", "own_cue_strength",
     "inherited_covered", "inherited_best_effort", "inherited_not_covered", "inherited_shared", "inherited_strength",
     "role_body", "role_note", "role_lead", "role_label", "governed", "length",
+    "dense_gap", "coverage_gap",
 )
 QUERY_FEATURES = (
     "rule_confidence", "rule_covered", "rule_best_effort", "rule_not_covered", "rule_unknown",
     "fact_request", "support_intent", "how_to", "asserts_docs", "negates_docs", "length", "retained", "names_a_tool",
+    "changed_ourselves", "access_request", "questions", "no_question",
 )
 RULE_UNIT = slice(6, 8)  # unit features that come from the rules engine's finding
 RULE_QUERY = slice(0, 5)  # query features that come from the rules engine's finding
@@ -62,6 +66,7 @@ class UnitTable:
     it, its tokens and its context's tokens, its chunk. Built once per Bot (a few ms)."""
 
     def __init__(self, judge, index, keyword):
+        self.judge = judge  # reads a unit's deciding words for the reason (Judge.grounds)
         self.units: list[Unit] = index.units
         self.vecs: np.ndarray = index.unit_vecs
         self.keyword = keyword
@@ -104,13 +109,29 @@ class Candidates:
     keyword_rank: np.ndarray
 
 
+# The kind of ask that flips a passage's polarity: a change the customer made ("we patched it
+# ourselves") is judged by the passage on customer changes, not by the one naming the thing as
+# vendor-managed; a request for access to or a copy of something by the passage on access.
+_OURSELVES = re.compile(r"(?i)\b(?:ourselves|our own|myself|by hand|manually|we(?: have| had|'ve)? (?:modified|edited|changed|patched|"
+                        r"replaced|deleted|removed|tweaked|customi[sz]ed|disabled|rewrote|swapped|forked|altered|overrode|overwrote|"
+                        r"bumped|upgraded|downgraded))\b")
+_ACCESS = re.compile(r"(?i)\b(?:access to|cop(?:y|ies) of|give (?:us|me)|grant (?:us|me)|send (?:us|me)|provide (?:us|me)|"
+                     r"export (?:of|the|our)|download (?:the|a|our)|root access|ssh (?:in)?to|shell access|credentials)\b")
+
+
+def ask_flags(text: str) -> list[float]:
+    """A change of our own, an access request, how many questions, none (a bare symptom)."""
+    n = text.count("?")
+    return [bool(_OURSELVES.search(text)), bool(_ACCESS.search(text)), math.log1p(n) / 2, n == 0]
+
+
 def query_features(query: Query, finding: Finding | None) -> np.ndarray:
     rule = np.zeros(5, np.float32)
     if finding is not None:
         rule[0] = finding.confidence
         rule[1 + ("covered", "best-effort", "not-covered", "unknown").index(finding.verdict)] = 1
     flags = [query.info_request, query.support_intent, HOWTO in query.all_tokens, query.asserts_docs,
-             query.negates_docs, math.log1p(len(query.text.split())) / 6, query.retained, bool(query.names)]
+             query.negates_docs, math.log1p(len(query.text.split())) / 6, query.retained, bool(query.names), *ask_flags(query.text)]
     return np.concatenate([rule, np.asarray(flags, np.float32)])
 
 
@@ -131,8 +152,17 @@ def candidates(table: UnitTable, query: Query, qvec: np.ndarray, kw: np.ndarray,
         cite = min([r for (s, e), r in cited.items() if s <= u.start and u.end <= e] or [-1]) if cited else -1
         x[k, :8] = (dense[k], 1 / (1 + drank[k]), kwn[k] / top, 1 / (1 + krank[k]), cover(table.toks[ui]),
                     cover(table.ctx[ui]), float(cite >= 0), 1 / (1 + cite) if cite >= 0 else 0.0)
-        x[k, 8:] = table.static[ui]
+        x[k, 8:24] = table.static[ui]
+    x[:, 24:] = gaps(x)
     return Candidates(ids, x, U.astype(np.float32), qvec.astype(np.float32), query_features(query, finding), drank, krank)
+
+
+def gaps(x: np.ndarray) -> np.ndarray:
+    """How far each unit's similarity and subject coverage fall short of the vendor's best:
+    the same raw score means a near miss in one document and the best match in another."""
+    if not len(x):
+        return np.zeros((0, 2), np.float32)
+    return np.stack([x[:, 0] - x[:, 0].max(), x[:, 4] - x[:, 4].max()], 1)
 
 
 def _ranks(scores: np.ndarray) -> np.ndarray:
@@ -161,19 +191,28 @@ ARRAYS = ("x_mu", "x_sd", "z_mu", "z_sd", "w_ask", "b_ask", "w_proj", "w1", "b1"
 
 @dataclass(frozen=True)
 class ReaderModel:
-    """The trained weights (numpy), the abstention threshold and the card of how it was made."""
+    """The trained weights (numpy), the abstention threshold and the card of how it was made.
+
+    ``others``: further members of a seed ensemble (same layers, other seeds); :func:`read`
+    averages the members' probabilities, which evens out the seed-to-seed noise of one model."""
 
     arrays: dict[str, np.ndarray]
     threshold: float
     meta: dict = field(default_factory=dict)
+    others: tuple[dict[str, np.ndarray], ...] = ()
 
     @property
     def rule_features(self) -> bool:
         return bool(self.meta.get("rule_features", True))
 
-    def forward(self, c: Candidates) -> tuple[np.ndarray, np.ndarray, float]:
-        """(relevance per unit, verdict logits per unit, the no-passage logit)."""
-        a = self.arrays
+    @property
+    def members(self) -> tuple[dict[str, np.ndarray], ...]:
+        return (self.arrays, *self.others)
+
+    def forward(self, c: Candidates, arrays: dict[str, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray, float]:
+        """(relevance per unit, verdict logits per unit, the no-passage logit) of one member
+        (the first unless ``arrays`` names another)."""
+        a = self.arrays if arrays is None else arrays
         x, z = c.x, c.z
         if not self.rule_features:
             x, z = x.copy(), z.copy()
@@ -182,29 +221,33 @@ class ReaderModel:
         z = (z - a["z_mu"]) / a["z_sd"]
         ask = np.tanh(c.q @ a["w_ask"] + a["b_ask"])
         match = (c.q @ a["w_proj"])[None, :] * (c.u @ a["w_proj"])
-        h = np.maximum(0.0, np.concatenate([x, match, np.broadcast_to(ask, (len(x), len(ask)))], 1) @ a["w1"] + a["b1"])
+        ticket = np.concatenate([ask, z])
+        h = np.maximum(0.0, np.concatenate([x, match, np.broadcast_to(ticket, (len(x), len(ticket)))], 1) @ a["w1"] + a["b1"])
         n = np.maximum(0.0, np.concatenate([z, ask]) @ a["w_n1"] + a["b_n1"]) @ a["w_n2"] + a["b_n2"]
         return (h @ a["w_rel"] + a["b_rel"]).ravel(), h @ a["w_ver"] + a["b_ver"], float(np.ravel(n)[0])
 
     def save(self, folder: Path) -> None:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(folder / WEIGHTS_FILE, **{k: self.arrays[k].astype(np.float32) for k in ARRAYS})
-        meta = {**self.meta, "threshold": self.threshold}
+        arrays = {(f"m{i}.{k}" if i else k): m[k].astype(np.float32) for i, m in enumerate(self.members) for k in ARRAYS}
+        np.savez_compressed(folder / WEIGHTS_FILE, **arrays)
+        meta = {**self.meta, "threshold": self.threshold, "members": len(self.members)}
         (folder / META_FILE).write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n", encoding="utf-8")
 
     @classmethod
     def load(cls, folder: Path) -> "ReaderModel":
         folder = Path(folder)
         meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
+        n = int(meta.pop("members", 1))
         with np.load(folder / WEIGHTS_FILE) as z:
-            arrays = {k: z[k].astype(np.float32) for k in ARRAYS}
-        return cls(arrays, float(meta.pop("threshold")), meta)
+            members = [{k: z[f"m{i}.{k}" if i else k].astype(np.float32) for k in ARRAYS} for i in range(n)]
+        return cls(members[0], float(meta.pop("threshold")), meta, tuple(members[1:]))
 
 
 def _softmax(v: np.ndarray) -> np.ndarray:
-    e = np.exp(v - v.max())
-    return e / e.sum()
+    """Along the last axis."""
+    e = np.exp(v - v.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
 
 
 @dataclass(frozen=True)
@@ -222,19 +265,23 @@ class Reading:
 
 
 def read(model: ReaderModel, cands: Candidates) -> Reading:
-    """Step 2: the best passage against "none decides"; its verdict, or unknown below the threshold."""
+    """Step 2: the best passage against "none decides"; its verdict, or unknown below the
+    threshold. An ensemble's members vote by their averaged probabilities."""
     if len(cands.ids) == 0:
         empty = np.zeros(0)
         return Reading("unknown", 0.0, 0.0, empty.astype(np.int64), empty, np.zeros((0, 3)), cands, model.threshold)
-    rel, ver, null = model.forward(cands)
-    p = _softmax(np.concatenate([[null], rel]))
-    pv = np.apply_along_axis(_softmax, 1, ver)
-    best = int(np.argmax(rel))
+    p, pv = np.zeros(len(cands.ids) + 1), np.zeros((len(cands.ids), 3))
+    for a in model.members:
+        rel, ver, null = model.forward(cands, a)
+        p += _softmax(np.concatenate([[null], rel]))
+        pv += _softmax(ver)
+    p, pv = p / len(model.members), pv / len(model.members)
+    best = int(np.argmax(p[1:]))
     k = int(np.argmax(pv[best]))
     decides = float(1.0 - p[0])
     score = decides * float(pv[best, k])
     verdict = VERDICTS[k] if score >= model.threshold else "unknown"
-    return Reading(verdict, score, decides, np.argsort(-rel, kind="stable"), p[1:], pv, cands, model.threshold)
+    return Reading(verdict, score, decides, np.argsort(-p[1:], kind="stable"), p[1:], pv, cands, model.threshold)
 
 
 # -- the finding ----------------------------------------------------------------------------
@@ -258,22 +305,13 @@ def finding(reading: Reading, rule: Finding, table: UnitTable, docs: dict[str, d
     best = int(reading.order[0])
     u = table.units[reading.cands.ids[best]]
     if reading.verdict == "unknown":
-        why = (f"No passage of the policy clearly decides this (the closest, in \"{u.section or 'the document'}\", "
-               f"scores {reading.score:.2f}; a decision needs {reading.threshold:.2f}); a human should check.")
+        why = undecided_reason(u.section)  # the scores against the threshold are in the trace and --explain
         return Finding(rule.provider, "unknown", round(1.0 - reading.score, 6), why, _cite(reading, [best], table, docs, 1), None, trace)
     v = VERDICTS.index(reading.verdict)
     support = [int(k) for k in reading.order[:8] if int(np.argmax(reading.verdicts[k])) == v][:n_citations] or [best]
     condition = rule.condition if rule.verdict == reading.verdict else None
-    return Finding(rule.provider, reading.verdict, reading.score, _reason(u), _cite(reading, support, table, docs, n_citations), condition, trace)
-
-
-def _reason(u: Unit) -> str:
-    text = " ".join(u.text.split())
-    text = text if len(text) <= 220 else text[:219].rstrip() + "…"
-    sec = u.section or "the document"
-    if u.governors:
-        return f'"{text}" — listed under "{" ".join(u.governors[0].text.split())}" ({sec}).'
-    return f'"{text}" ({sec}).'
+    why = reason(table.judge.grounds(u, reading.verdict, condition))
+    return Finding(rule.provider, reading.verdict, reading.score, why, _cite(reading, support, table, docs, n_citations), condition, trace)
 
 
 def _cite(reading: Reading, positions: list[int], table: UnitTable, docs: dict[str, dict], n: int):

@@ -10,7 +10,6 @@ import math
 from collections import Counter
 from dataclasses import dataclass
 
-import bm25s
 import numpy as np
 
 from .index import Index
@@ -33,6 +32,8 @@ class KeywordIndex:
     """BM25 over chunk texts plus document frequencies over units (for subject weighting)."""
 
     def __init__(self, index: Index):
+        import bm25s  # here, not at the top: it pulls in scipy, which commands that load no index never need
+
         self.chunks = index.chunks
         self.chunk_tokens = [tokens(c.embed_text()) for c in self.chunks]
         self.bm25 = bm25s.BM25()

@@ -15,11 +15,11 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .answer import compose
+from .answer import Links, compose
 from .config import EngineSettings
-from .embed import Embedder, get_embedder
-from .errors import IndexCorruptError, IndexMissingError, IndexStaleError, InputError, TooLargeError
-from .index import Index, build_index, read_manifest, staleness
+from .embed import Embedder, get_embedder, model_id_for
+from .errors import IndexCorruptError, IndexMissingError, IndexStaleError, IndexWriteError, InputError, TooLargeError
+from .index import Index, build_index, describe, info_of, read_manifest, staleness
 from .params import JudgeParams
 from .providers import ProviderNames
 from . import reader as rd
@@ -52,7 +52,10 @@ def ensure_index(settings: EngineSettings, embedder: Embedder, notify: Notify = 
         if not settings.auto_index:
             raise IndexStaleError(f"index is stale ({'; '.join(reasons)})", hint="run `triage index`")
         notify(f"Index is stale ({'; '.join(reasons)}): refreshing …")
-        r = build_index(settings.corpus_dir, settings.index_dir, embedder, batch_size=settings.batch_size, on_progress=on_progress)
+        try:
+            r = build_index(settings.corpus_dir, settings.index_dir, embedder, batch_size=settings.batch_size, on_progress=on_progress)
+        except IndexWriteError as e:
+            raise IndexWriteError(f"index is stale ({'; '.join(reasons)}) and cannot be refreshed: {e.message}", hint=e.hint) from None
         notify(f"Index refreshed: {r.message} in {r.seconds:.1f}s.")
 
 
@@ -142,6 +145,7 @@ class Bot:
         self.retriever = HybridRetriever(index, self.keyword, top_k=settings.top_k)
         self.analyzer = QueryAnalyzer(self.providers, self.keyword.surface)
         self.judge = Judge(self.providers, self.keyword, index.unit_vecs, index.units, index.units_by_chunk, index.chunk_by_id, params)
+        self.links = Links(index.docs)
         self.loaded_at = time.time()
         self.sessions = SessionStore(settings.max_sessions, settings.session_ttl_seconds)
         self.followups = FollowUpResolver(self.providers, self.analyzer)
@@ -152,7 +156,7 @@ class Bot:
         """``reader``: a model, False for the rules engine alone, or None for the one in
         ``settings.reader_dir`` (when ``settings.reader`` is on and the folder holds one)."""
         settings = settings or EngineSettings()
-        embedder = embedder or get_embedder(settings.embedder)
+        embedder = embedder or get_embedder(settings.embedder, settings.onnx_dir, notify)
         ensure_index(settings, embedder, notify, on_progress)
         model = reader if isinstance(reader, rd.ReaderModel) else load_reader(settings) if reader is None else None
         if model is not None and model.meta.get("model_id", embedder.model_id) != embedder.model_id:
@@ -169,7 +173,7 @@ class Bot:
         if len(question) > self.settings.max_question_chars:
             raise TooLargeError(
                 f"the question is {len(question):,} characters; the limit is {self.settings.max_question_chars:,}",
-                hint="send the support question itself, or use `triage classify` for whole tickets",
+                hint="please ask the question itself, in a sentence or two",  # plain words: end users read it too
             )
         return question
 
@@ -237,14 +241,16 @@ class Bot:
             reading = rd.read(self.reader, cands) if self.reader is not None else None
             final = rd.finding(reading, rule, self.unit_table, self.index.docs, self.settings.citations) if reading else rule
             vendors.append(VendorTrace(p, rule, final, tuple(hits.get(p, [])), cands, reading))
-        answer = compose(query.original, [v.final for v in vendors], self.providers, self.settings.escalate_below)
+        answer = compose(query.original, [v.final for v in vendors], self.providers, self.settings.escalate_below, self.links)
         return Explanation(query, answer, tuple(vendors), self.index.units)
 
-    def explain(self, question: str, provider: str | None = None, *, candidates: bool = True) -> Explanation:
+    def explain(self, question: str, provider: str | None = None, *, candidates: bool = True, check: bool = True) -> Explanation:
         """Everything behind :meth:`answer`: the ticket's extracted ask, and per vendor the
         retrieved passages with their ranks, the rules engine's finding and trace, and the
-        reader's score for every unit of the policy with why it decided or abstained."""
-        self.check_question(question)
+        reader's score for every unit of the policy with why it decided or abstained.
+        ``check=False`` for a ticket that went through :meth:`prepare` (no question-length limit)."""
+        if check:
+            self.check_question(question)
         query = self.analyzer.analyze(question)
         texts = [query.text] + ([query.reduced] if query.reduced is not None else [])
         vecs = self.embedder.embed(texts, batch_size=self.settings.batch_size)
@@ -282,28 +288,20 @@ class Bot:
         return self.retriever.retrieve(vec, list(q.all_tokens), self.scope(q, provider))
 
     def info(self) -> dict:
-        m = self.index.manifest
         counts: dict[str, int] = {}
         for c in self.index.chunks:
             counts[c.doc_id] = counts.get(c.doc_id, 0) + 1
-        return {
-            "build_id": m["build_id"],
-            "built_at": m["built_at"],
-            "model_id": m["model_id"],
-            "chunks": m["chunks"],
-            "providers": [
-                {
-                    "id": pid,
-                    "vendor": p.vendor,
-                    "product": p.product,
-                    "documents": [
-                        {"id": d["id"], "title": d["title"], "url": d["url"], "chunks": counts.get(d["id"], 0)}
-                        for d in m["documents"] if d["provider"] == pid
-                    ],
-                }
-                for pid, p in sorted(self.providers.items())
-            ],
-        }
+        return info_of(self.index.manifest, counts)
+
+    @staticmethod
+    def describe(settings: EngineSettings | None = None, *, notify: Notify = _stderr, on_progress=None) -> dict:
+        """:meth:`info` without opening a Bot: read from the index folder, loading no model
+        unless the index must be built or refreshed first (as :meth:`open` would)."""
+        settings = settings or EngineSettings()
+        manifest = read_manifest(settings.index_dir)
+        if manifest is None or staleness(manifest, settings.corpus_dir, model_id_for(settings.embedder)):
+            ensure_index(settings, get_embedder(settings.embedder, settings.onnx_dir, notify), notify, on_progress)
+        return describe(settings.index_dir)
 
     # -- lifecycle ----------------------------------------------------------------------
 

@@ -36,6 +36,7 @@ class TrainParams:
     """Every knob of training, with the values the shipped model was made with."""
 
     seed: int = 0  # one seed for numpy, torch and the sample order: the same data gives the same model
+    members: int = 5  # networks trained with seeds seed, seed+1, …; the reader averages their probabilities
     epochs: int = 10  # passes over the training pairs
     hidden: int = 64  # width of the unit layer
     match_rank: int = 32  # rank of the learned match between ticket and unit embeddings
@@ -151,7 +152,22 @@ def collect(settings, data_dir: Path, split: str, embedder, limit: int | None = 
 
 
 def fit(pairs: list[Pair], params: TrainParams) -> ReaderModel:
-    """The network of :class:`ReaderModel`, in torch, trained listwise per pair; seeded."""
+    """The reader: ``params.members`` networks of :class:`ReaderModel`, one per seed (see
+    :func:`fit_one`); one seed's verdicts differ from the next's by a few points, their average less."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny matrices: one thread is faster, and the sums' order never depends on the machine
+    try:
+        nets = [fit_one(pairs, replace(params, seed=params.seed + i)) for i in range(params.members)]
+    finally:
+        torch.set_num_threads(threads)
+    meta = {"rule_features": params.rule_features, "unit_features": list(UNIT_FEATURES), "query_features": list(QUERY_FEATURES)}
+    return ReaderModel(nets[0], 0.5, meta, tuple(nets[1:]))
+
+
+def fit_one(pairs: list[Pair], params: TrainParams) -> dict[str, np.ndarray]:
+    """The arrays of one network, in torch, trained listwise per pair; seeded."""
     import torch
 
     random.seed(params.seed)
@@ -175,7 +191,7 @@ def fit(pairs: list[Pair], params: TrainParams) -> ReaderModel:
     net.eval()
     arrays = {**{k: v.astype(np.float32) for k, v in scale.items()}, **net.export()}
     assert set(arrays) == set(ARRAYS)
-    return ReaderModel(arrays, 0.5, {"rule_features": params.rule_features, "unit_features": list(UNIT_FEATURES), "query_features": list(QUERY_FEATURES)})
+    return arrays
 
 
 def _tensors(p: Pair, scale: dict, params: TrainParams):
@@ -213,7 +229,7 @@ def _Net(dim: int, params: TrainParams):
             super().__init__()
             self.ask = nn.Linear(dim, params.ask_dims)
             self.proj = nn.Linear(dim, params.match_rank, bias=False)
-            self.unit = nn.Linear(len(UNIT_FEATURES) + params.match_rank + params.ask_dims, params.hidden)
+            self.unit = nn.Linear(len(UNIT_FEATURES) + params.match_rank + params.ask_dims + len(QUERY_FEATURES), params.hidden)
             self.rel, self.ver = nn.Linear(params.hidden, 1), nn.Linear(params.hidden, 3)
             self.n1, self.n2 = nn.Linear(len(QUERY_FEATURES) + params.ask_dims, 32), nn.Linear(32, 1)
             self.drop_in, self.drop_h = nn.Dropout(0.1), nn.Dropout(0.2)
@@ -221,7 +237,8 @@ def _Net(dim: int, params: TrainParams):
         def forward(self, x, z, u, q):
             ask = torch.tanh(self.ask(q))
             match = self.proj(q).unsqueeze(0) * self.proj(u)
-            h = self.drop_h(torch.relu(self.unit(self.drop_in(torch.cat([x, match, ask.expand(len(x), -1)], 1)))))
+            ticket = torch.cat([ask, z])
+            h = self.drop_h(torch.relu(self.unit(self.drop_in(torch.cat([x, match, ticket.expand(len(x), -1)], 1)))))
             null = self.n2(torch.relu(self.n1(torch.cat([z, ask]))))
             return self.rel(h).squeeze(-1), self.ver(h), null.squeeze(-1)
 
@@ -302,7 +319,7 @@ def train(settings, data_dir: Path, out_dir: Path | None, params: TrainParams = 
     from .embed import get_embedder
 
     t0 = time.perf_counter()
-    embedder = embedder or get_embedder(settings.embedder)
+    embedder = embedder or get_embedder(settings.embedder, settings.onnx_dir)
     notify("Step 1-2: reading the labelled splits and building candidates …")
     data = {split: collect(settings, data_dir, split, embedder, params.limit, notify) for split in ("train", "validation")}
     notify(f"Step 3: fitting the reader on {len(data['train'])} pairs ({params.epochs} epochs) …")

@@ -62,6 +62,7 @@ class Document:
     text: str  # the whole file, front matter included
     sha256: str
     aliases: tuple[str, ...] = ()
+    anchors: str | None = None  # how the page at ``url`` names its sections' anchors (front matter ``anchors``)
 
 
 @dataclass(frozen=True)
@@ -138,6 +139,7 @@ class Citation:
     start: int
     end: int
     score: float
+    link: str = ""  # the section's address (``url#anchor``) when the document declares its anchors, else ``url``
 
 
 @dataclass(frozen=True)
@@ -151,6 +153,7 @@ class Finding:
     # how it was decided: the judge's named steps and the deciding rule ids ("decide:weak→category",
     # "rule:third-party-category"); for debugging and evals, never in the JSON output
     trace: tuple[str, ...] = field(default=(), compare=False)
+    escalate: bool = False  # a human must check it: undecided, or decided with low confidence (set by compose)
 
 
 @dataclass(frozen=True)
@@ -173,9 +176,10 @@ class Answer:
                     "provider": f.provider,
                     "verdict": f.verdict,
                     "confidence": round(f.confidence, 3),
+                    "escalate": f.escalate,
                     "reason": f.reason,
                     "citations": [
-                        {**asdict(c), "score": round(c.score, 4)} for c in f.citations
+                        {**asdict(c), "score": round(c.score, 4), "link": c.link or c.url} for c in f.citations
                     ],
                 }
                 for f in self.findings

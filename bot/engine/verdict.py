@@ -23,6 +23,7 @@ import numpy as np
 from . import rules as R
 from .params import JudgeParams
 from .query import DOC_WORDS, Query, is_common_word, modifier_pairs
+from .reasons import Grounds, reason, undecided_reason, with_condition
 from .retrieve import Hit, KeywordIndex
 from .text import HOWTO, STOPWORDS, normalize, stem, tokens, words
 from .types import Citation, Finding, Provider, Span, Unit, Verdict
@@ -388,7 +389,7 @@ class Judge:
         unit_ids = [ui for hit in hits for ui in self.units_by_chunk.get(hit.chunk.id, [])]
         cands = self._candidates(query, unit_ids, qvec, self._matcher(w.terms), w.w_norm)
         if not cands:
-            return Finding(provider, UNK, self.params.no_position_conf, "No passage of the policy takes a position on this.", (), trace=("decide:no-position",))
+            return Finding(provider, UNK, self.params.no_position_conf, undecided_reason(None), (), trace=("decide:no-position",))
         best, picked = self._pick_best(cands)
         condition = self._condition(best, cands)
         ev = self._evidence(query, w, best)
@@ -500,9 +501,9 @@ class Judge:
         howto = self._by_howto(ask) if ask.query.retained >= p.retained else None
         if howto is not None:
             return _traced(howto, *steps, f"{exit_}→howto")
-        why = "The closest passages do not address this subject; a human should check."
+        why = "The closest passages do not address this subject."
         if ev.narrowed:
-            why = f'The closest passages speak of this in general, never of "{ev.narrowed}"; the policy does not decide that case, a human should check.'
+            why = f'The closest passages speak of this in general, never of "{ev.narrowed}"; the policy does not decide that case.'
         conf = float(min(p.unknown_max, p.unknown_base + p.unknown_gain * (1.0 - ev.cov_all) * (1.0 - max(0.0, best.dense))))
         cits = self._citations([best], ask.docs, ask.n_citations)
         return Finding(ask.provider, UNK, conf, why, cits, trace=(*steps, f"{exit_}→unknown", f"rule:{best.rule}"))
@@ -515,7 +516,7 @@ class Judge:
         ]
         cits = self._citations(support, ask.docs, ask.n_citations)
         trace = (*steps, "decide:loose" if ev.loose else "decide:decided", f"rule:{best.rule}")
-        return Finding(ask.provider, best.verdict, self._confidence(best, cands, ev), self._reason(best), cits, condition, trace=trace)
+        return Finding(ask.provider, best.verdict, self._confidence(best, cands, ev), self._reason(best, condition), cits, condition, trace=trace)
 
     def _confidence(self, best: Candidate, cands: list[Candidate], ev: _Evidence) -> float:
         """Coverage, margin over the best rival verdict, and cue strength; less for a heading."""
@@ -596,10 +597,10 @@ class Judge:
         best = cands[0]
         others = [c for c in cands[1:] if self._heads_category(c) and c.unit.block_start != best.unit.block_start and c.verdict == best.verdict]
         condition = next((c.unit.text for c in cands if c.conditional and not c.cond_holds and c.unit.block_start == best.unit.block_start), None)
-        reason = f'"{name}" is not named in the policy; as third-party software it falls under: "{self._clip(self._block_text(best, ask.docs))}" ({best.unit.section}).'
+        why = f'"{name}" is not named in the policy; as third-party software it falls under: "{self._clip(self._block_text(best, ask.docs))}" ({best.unit.section}).' + with_condition(condition)
         cits = self._citations([best] + others[:1], ask.docs, ask.n_citations)
         trace = (f"rule:{R.THIRD_PARTY.id}", f"rule:{best.rule}")
-        return Finding(ask.provider, best.verdict, self.params.category_conf, reason, cits, condition, trace=trace)
+        return Finding(ask.provider, best.verdict, self.params.category_conf, why, cits, condition, trace=trace)
 
     def _by_howto(self, ask: _Ask) -> Finding | None:
         """A how-to question ("how do I write a manifest?"): policies state once, as a category,
@@ -611,9 +612,9 @@ class Judge:
         if not cands:
             return None
         best = max(cands, key=lambda c: c.dense)
-        reason = f'A how-to question; the policy states for those: "{self._clip(self._block_text(best, ask.docs))}" ({best.unit.section}).'
+        why = f'A how-to question; the policy states for those: "{self._clip(self._block_text(best, ask.docs))}" ({best.unit.section}).'
         trace = (f"rule:{R.HOWTO_CATEGORY.id}", f"rule:{best.rule}")
-        return Finding(ask.provider, best.verdict, self.params.category_conf, reason, self._citations([best], ask.docs, ask.n_citations), trace=trace)
+        return Finding(ask.provider, best.verdict, self.params.category_conf, why, self._citations([best], ask.docs, ask.n_citations), trace=trace)
 
     def _block_text(self, c: Candidate, docs: dict[str, dict]) -> str:
         return docs[c.unit.doc_id]["text"][c.unit.block_start : c.unit.block_end]
@@ -628,17 +629,45 @@ class Judge:
 
         return match
 
-    def _reason(self, c: Candidate) -> str:
-        sec = c.unit.section or "the document"
+    def _reason(self, c: Candidate, condition: str | None = None) -> str:
+        """The deciding words of the best candidate and where they sit (see bot.engine.reasons)."""
+        u, g = c.unit, Grounds(c.unit.text, c.unit.section, condition=condition)
         if c.exception:
-            return f'A note in "{sec}" makes an exception that names this: "{self._clip(c.unit.text)}"'
-        if c.source == "own":
-            return f'"{self._clip(c.unit.text)}" ({sec}).'
-        if c.source == "lead":
-            return f'Listed under "{c.governor.text.strip()}" in "{sec}".'
-        if c.source == "label":
-            return f'Responsibility matrix, "{sec}": {c.unit.label}.'
-        return f'In section "{sec}".'
+            return reason(Grounds(u.text, u.section, note=True, condition=condition))
+        read = self._clause_cue(u, c.clause)
+        cue = read[0] if read is not None else None
+        if c.source == "own" and cue is not None:
+            g = Grounds(u.text, u.section, cue=self._cue_words(c.clause, cue), condition=condition)
+        elif c.source == "lead" and c.governor is not None:
+            g = Grounds(u.text, u.section, lead_in=c.governor.text, condition=condition)
+        elif c.source == "label":
+            g = Grounds(u.text, u.section, label=u.label, condition=condition)
+        elif c.source == "heading" and cue is not None:
+            g = Grounds(u.text, u.section, heading=cue.text, condition=condition)
+        return reason(g)
+
+    def grounds(self, u: Unit, verdict: str, condition: str | None = None) -> Grounds:
+        """What makes unit ``u`` read as ``verdict`` (for a verdict decided elsewhere, e.g. by
+        the reader): its own cue phrase, else the lead-in, matrix label or heading it inherits
+        its polarity from, when that agrees; else just the passage."""
+        for cl in self.clauses(u):
+            if cl.cue is not None and cl.cue.verdict == verdict:
+                return Grounds(u.text, u.section, cue=self._cue_words(cl, cl.cue), condition=condition)
+        cue, source, gov = self.inherited(u)
+        if cue is not None and cue.verdict == verdict:
+            if source == "lead" and gov is not None:
+                return Grounds(u.text, u.section, lead_in=gov.text, condition=condition)
+            if source == "label":
+                return Grounds(u.text, u.section, label=u.label, condition=condition)
+            return Grounds(u.text, u.section, heading=cue.text, condition=condition)
+        return Grounds(u.text, u.section, condition=condition)
+
+    @staticmethod
+    def _cue_words(cl: Clause, cue: Cue) -> str:
+        """The cue phrase as the document writes it (cues are matched on normalized text)."""
+        low = normalize(cl.text)
+        at = low.find(cue.text)
+        return cl.text[at : at + len(cue.text)] if at >= 0 and len(low) == len(cl.text) else cue.text
 
     def _citations(self, cands: list[Candidate], docs: dict[str, dict], n: int) -> tuple[Citation, ...]:
         """Up to ``n`` quotes, no span twice nor inside another: each candidate's passage

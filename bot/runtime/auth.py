@@ -1,15 +1,18 @@
 """Who may call the HTTP API, and how often: API keys, widget keys, admin keys, rate limits.
 
 With no key configured at all the API is open and unlimited, and ``triage serve`` listens on
-loopback only. Once any key is configured, every ``/v1/*`` request needs one of:
+loopback only. Once any key is configured, every ``/v1/*`` request (and ``GET /metrics``)
+needs one of:
 
 * an API key, ``Authorization: Bearer <key>`` (BOT_API_KEYS): every ``/v1/*`` route except
   ``/v1/admin/*``; limited per key (BOT_RATE_LIMIT_PER_MINUTE);
-* an admin key, the same header (BOT_ADMIN_KEYS): every route, ``/v1/admin/*`` included;
+* an admin key, the same header (BOT_ADMIN_KEYS): every route, ``/v1/admin/*`` included, and
+  ``GET /metrics`` (operators' data: what is asked, how it is answered, how it is rated);
 * a widget key, ``X-Widget-Key: <key>`` (BOT_WIDGET_KEYS): public by design (it sits in the
   page's ``<script data-key>``), so it only opens what the widget needs — ``POST /v1/ask``,
   ``POST /v1/feedback``, ``GET /v1/providers`` — and only from a page whose origin is in
-  BOT_CORS_ORIGINS or is this server's own (the demo page); limited per client address
+  BOT_CORS_ORIGINS or is this server's own (the demo page: one of its configured names on the
+  port it listens on, bot.runtime.hosts — never the client's Host header); limited per client address
   (BOT_IP_RATE_LIMIT_PER_MINUTE), as are requests that bring no valid key.
 
 Everything else — probes, the demo page, the widget's files, the docs, ``/openapi.json`` — is
@@ -32,12 +35,24 @@ from pydantic import SecretStr
 from . import logs
 from .config import Settings
 from ..engine.errors import AuthError, BotError, ForbiddenError, RateLimitedError
+from .hosts import Hosts
 from .ratelimit import RateLimiter
 
 API_PREFIX = "/v1/"
 ADMIN_PREFIX = "/v1/admin/"
+METRICS_PATH = "/metrics"
 WIDGET_ROUTES = frozenset({("POST", "/v1/ask"), ("POST", "/v1/feedback"), ("GET", "/v1/providers")})
 WIDGET_HEADER = "X-Widget-Key"
+
+
+def needs_key(path: str) -> bool:
+    """Whether a request for ``path`` needs a key once any key is configured."""
+    return path.startswith(API_PREFIX) or path == METRICS_PATH
+
+
+def admin_only(path: str) -> bool:
+    """Whether only an admin key opens ``path``."""
+    return path.startswith(ADMIN_PREFIX) or path == METRICS_PATH
 
 
 def key_value(k: SecretStr | str) -> str:
@@ -102,16 +117,19 @@ class Access:
         self.admin = KeyRing("admin", settings.admin_keys)
         self.widget = KeyRing("widget", settings.widget_keys)
         self.origins = frozenset(o.rstrip("/") for o in settings.cors_origins)
+        self.hosts = Hosts(settings.host_names)
         self.enabled = bool(len(self.api) or len(self.admin) or len(self.widget))
         self.per_key = key_limiter or RateLimiter(settings.rate_limit_per_minute)
         self.per_ip = ip_limiter or RateLimiter(settings.ip_rate_limit_per_minute)
 
-    def check(self, method: str, path: str, headers: dict[str, str], client: str, own_origin: str) -> tuple[Caller | None, BotError | None]:
+    def check(
+        self, method: str, path: str, headers: dict[str, str], client: str, own_origins: frozenset[str]
+    ) -> tuple[Caller | None, BotError | None]:
         """(who calls, why they may not): (None, None) for a request that needs no key; an
         AuthError (401), ForbiddenError (403) or RateLimitedError (429) when refused."""
-        if not self.enabled or not path.startswith(API_PREFIX) or method == "OPTIONS":
+        if not self.enabled or not needs_key(path) or method == "OPTIONS":
             return None, None
-        caller, problem = self._identify(method, path, headers, own_origin)
+        caller, problem = self._identify(method, path, headers, own_origins)
         if caller.kind in ("api", "admin"):
             limiter, bucket, whose = self.per_key, ("key", caller.label), "this API key"
         else:  # widget traffic and requests without a valid key: per client address
@@ -123,7 +141,7 @@ class Access:
             )
         return caller, problem
 
-    def _identify(self, method: str, path: str, headers: dict[str, str], own_origin: str) -> tuple[Caller, BotError | None]:
+    def _identify(self, method: str, path: str, headers: dict[str, str], own_origins: frozenset[str]) -> tuple[Caller, BotError | None]:
         authz, widget_key = headers.get("authorization"), headers.get("x-widget-key")
         if authz is not None:
             scheme, _, token = authz.strip().partition(" ")
@@ -131,7 +149,7 @@ class Access:
             if label is None:
                 return Caller(""), AuthError("the API key is not valid", hint="send `Authorization: Bearer <key>` with a key from BOT_API_KEYS")
             caller = Caller(label)
-            if path.startswith(ADMIN_PREFIX) and caller.kind != "admin":
+            if admin_only(path) and caller.kind != "admin":
                 why = "an admin key (BOT_ADMIN_KEYS)" + ("" if len(self.admin) else "; none is configured")
                 return caller, ForbiddenError(f"{method} {path} needs {why}")
             return caller, None
@@ -144,7 +162,7 @@ class Access:
                 allowed = ", ".join(f"{m} {p}" for m, p in sorted(WIDGET_ROUTES, key=lambda r: r[1]))
                 return caller, ForbiddenError(f"a widget key may only call {allowed}", hint="use an API key (Authorization: Bearer)")
             origin = _origin(headers.get("origin")) or _origin(headers.get("referer"))
-            if origin is None or (origin not in self.origins and origin != own_origin):
+            if origin is None or (origin not in self.origins and origin not in own_origins):
                 return caller, ForbiddenError(
                     f"a widget key is only accepted from an allowed page; this request comes from {origin or 'no page (no Origin header)'}",
                     hint="add the page's origin to BOT_CORS_ORIGINS",
@@ -168,7 +186,7 @@ class Guard:
         if scope["type"] == "http":
             headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers") or ()}
             client = (scope.get("client") or ("unknown",))[0]
-            own = f"{scope.get('scheme', 'http')}://{headers.get('host', '')}"
+            own = self.access.hosts.own_origins(scope.get("scheme", "http"), (scope.get("server") or (None, None))[1])
             caller, problem = self.access.check(scope.get("method", ""), scope.get("path", ""), headers, client, own)
             info = logs.current()
             if info is not None and caller is not None and caller.label:

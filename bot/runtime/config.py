@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -10,6 +11,18 @@ from pydantic_settings import NoDecode
 
 from ..engine.config import ROOT, EngineSettings
 
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+
+
+def is_loopback(host: str) -> bool:
+    """``localhost`` or a loopback address (``127.0.0.1``, ``::1``, ``[::1]``)."""
+    bare = host.strip("[]").lower()
+    if bare == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(bare).is_loopback
+    except ValueError:
+        return False
 
 
 class Settings(EngineSettings):
@@ -23,7 +36,18 @@ class Settings(EngineSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Origins allowed to call the API from a browser (comma-separated in BOT_CORS_ORIGINS)."
     )
-    max_classify_items: int = Field(1000, description="Tickets per POST /v1/classify request.")
+    max_classify_items: int = Field(1000, description="Tickets per POST /v1/classify request (and per classify job).")
+    # -- batch work (/v1/classify and its jobs): its own pool, so chat answers keep their latency
+    classify_workers: int = Field(1, ge=1, description="Threads answering /v1/classify requests and jobs (chat answers have their own).")
+    classify_queue: int = Field(8, ge=1, description="Classify requests and jobs waiting or running at once; more is a 429.")
+    classify_tickets_per_minute: int = Field(
+        3000, ge=0, description="Tickets a minute per API key (or client address) through /v1/classify and its jobs (0 = no limit)."
+    )
+    classify_chars_per_minute: int = Field(
+        6_000_000, ge=0, description="Ticket characters a minute per API key (or client address), likewise (0 = no limit)."
+    )
+    classify_job_ttl_seconds: float = Field(900.0, gt=0, description="How long a finished classify job's result is kept.")
+    classify_max_jobs: int = Field(32, ge=1, description="Classify jobs kept at once; beyond it the oldest finished one goes first.")
     max_request_bytes: int = Field(
         2_000_000, description="Larger request bodies are refused with 413 (declared ones before they are read, chunked ones as they stream)."
     )
@@ -71,6 +95,49 @@ class Settings(EngineSettings):
         """Any key configured: every /v1/* request then needs one (else the server is loopback-only)."""
         return bool(self.api_keys or self.widget_keys or self.admin_keys)
 
+    # -- the HTTP server's own limits and whom it trusts (``triage serve``) -----------------
+    max_question_bytes: int = Field(
+        12_000, ge=1, description="A question larger than this in UTF-8 as sent (before cleaning) is refused with 413; "
+        "its characters as sent count against BOT_MAX_QUESTION_CHARS too.",
+    )
+    max_header_bytes: int = Field(16_384, ge=1024, description="Request line and headers together; a larger request head is refused (400).")
+    max_connections: int = Field(512, ge=1, description="Open connections at once; beyond it a request is answered 503.")
+    keep_alive_seconds: int = Field(5, ge=1, description="An idle keep-alive connection is closed after this long.")
+    header_timeout_seconds: float = Field(
+        10.0, gt=0, description="A connection that has not sent a whole request head this long after it opened "
+        "(or after its first byte of a later request) is closed.",
+    )
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Host header names served (comma-separated; `*` for any); others get 400. Default: the loopback names "
+        "when listening on loopback, else the listening address (none for 0.0.0.0 / ::, which then needs this set).",
+    )
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Addresses (or CIDR networks) of reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed "
+        "(comma-separated; default none: the peer's own address is the client).",
+    )
+
+    @field_validator("allowed_hosts", "trusted_proxies", mode="before")
+    @classmethod
+    def _split_list(cls, v):
+        """``a,b`` in the environment; a list when passed in code."""
+        if isinstance(v, str):
+            return [x.strip().lower() for x in v.split(",") if x.strip()]
+        return v
+
+    @property
+    def host_names(self) -> list[str]:
+        """The Host names served: ``allowed_hosts`` if set, else derived from where it listens."""
+        if self.allowed_hosts:
+            return list(self.allowed_hosts)
+        if is_loopback(self.host):
+            return list(LOOPBACK_NAMES)
+        bare = self.host.strip("[]")
+        if bare in ("", "0.0.0.0", "::"):  # every address: no name to derive
+            return []
+        return [f"[{bare}]" if ":" in bare else bare.lower()]
+
     # -- Slack (``POST /slack/events`` in ``triage serve``; ``triage slack --socket``) ------
     slack_signing_secret: SecretStr | None = Field(
         None, description="Signing secret of the Slack app; with the bot token it enables POST /slack/events."
@@ -81,6 +148,17 @@ class Settings(EngineSettings):
     slack_channel_providers: Annotated[dict[str, str], NoDecode] = Field(
         default_factory=dict,
         description="Default provider per channel, `C0123:<provider>,C0456:<provider>`; used when a question names none.",
+    )
+    slack_workers: int = Field(4, ge=1, description="Threads that answer Slack questions and post the answers (acks never wait for them).")
+    slack_queue_size: int = Field(
+        100,
+        ge=1,
+        description="Slack questions waiting for a worker; beyond it a command is acked 'busy, try again' "
+        "and an event gets 503 (Slack re-sends it).",
+    )
+    slack_api_timeout_seconds: float = Field(10.0, gt=0, description="Timeout of every call to Slack's Web API and response URLs.")
+    slack_signature_failures_per_minute: int = Field(
+        20, ge=0, description="Failed signature checks a minute per client address on /slack/events before it gets 429 (0 = no limit)."
     )
 
     @property

@@ -15,6 +15,9 @@ full disk, not a folder) is logged with what to do, and then:
   ``storage_unavailable``, hint naming ``BOT_DATA_DIR``);
 * the store tries again after ``retry_seconds``: freeing space or fixing the folder heals it
   without a restart.
+
+A StorageError's message reaches any caller of the API, so it names the cause but never a path
+of this machine; the log line written with it names the file.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -56,10 +60,18 @@ CREATE TABLE IF NOT EXISTS feedback (
     answer_id TEXT NOT NULL REFERENCES answers(id),
     rating TEXT NOT NULL CHECK (rating IN ('up', 'down')),
     comment TEXT,
-    created_at REAL NOT NULL
+    created_at REAL NOT NULL,
+    rater TEXT
 );
 CREATE INDEX IF NOT EXISTS feedback_answer ON feedback(answer_id);
 """
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Bring a database made by an older version up to :data:`_SCHEMA` (columns only added)."""
+    cols = {row[1] for row in db.execute("PRAGMA table_info(feedback)")}
+    if "rater" not in cols:
+        db.execute("ALTER TABLE feedback ADD COLUMN rater TEXT")
 
 
 @dataclass(frozen=True)
@@ -78,7 +90,7 @@ def _iso(ts: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
 
-_HINT = "make BOT_DATA_DIR ({dir}) a writable folder with free space; answers are still given meanwhile, but not recorded"
+_HINT = "the server's BOT_DATA_DIR must be a writable folder with free space (its log names the file); answers are still given meanwhile, but not recorded"
 
 
 class FeedbackStore:
@@ -98,8 +110,6 @@ class FeedbackStore:
         self.dropped = 0
         with self._lock:
             self._reopen()
-        if self.error is not None:
-            log.warning("feedback store unavailable: %s", self.error)
 
     # -- connection -------------------------------------------------------------------------
 
@@ -114,6 +124,7 @@ class FeedbackStore:
             db.execute("PRAGMA synchronous=NORMAL")  # durable at checkpoints; a crash loses at most the last commits
             db.execute("PRAGMA foreign_keys=ON")
             db.executescript(_SCHEMA)
+            _migrate(db)
             db.execute("BEGIN IMMEDIATE")  # proves the file can be written now, not at the first rating
             db.execute("ROLLBACK")
         except (OSError, sqlite3.Error) as e:
@@ -132,9 +143,12 @@ class FeedbackStore:
             except sqlite3.Error:
                 pass
             self._db = None
+        said = os.strerror(e.errno) if isinstance(e, OSError) and e.errno else str(e)  # an OSError's str names the path
+        said = said.replace(str(self.path), "feedback.sqlite3").replace(str(self.dir), "BOT_DATA_DIR")
         reason = getattr(e, "sqlite_errorname", None)
-        detail = f"{e}" + (f", {reason}" if reason and reason not in str(e) else "")
-        self.error = StorageError(f"the feedback store {self.path} {what} ({type(e).__name__}: {detail})", hint=_HINT.format(dir=self.dir))
+        detail = f"{type(e).__name__}: {said}" + (f", {reason}" if reason and reason not in said else "")
+        log.warning("feedback store unavailable: %s %s (%s: %s)", self.path, what, type(e).__name__, e)
+        self.error = StorageError(f"the feedback store {what} ({detail})", hint=_HINT)
         self._failed_at = time.monotonic()
         return self.error
 
@@ -142,7 +156,7 @@ class FeedbackStore:
         """``fn(connection)`` under the lock; storage faults become StorageError."""
         with self._lock:
             if self._closed:
-                raise StorageError(f"the feedback store {self.path} is closed (the server is shutting down)", hint="retry in a moment")
+                raise StorageError("the feedback store is closed (the server is shutting down)", hint="retry in a moment")
             if self._db is None:
                 if self.error is None or time.monotonic() >= self._failed_at + self.retry_seconds:
                     self._reopen()
@@ -208,29 +222,51 @@ class FeedbackStore:
                 log.warning("answers are not being recorded (%d dropped so far): %s", dropped, e)
             return False
 
-    def rate(self, answer_id: str, rating: Rating, comment: str | None = None) -> int:
-        """Store a rating of a recorded answer; returns the feedback id. NotFoundError for an
-        unknown answer, StorageError when the store cannot be written."""
+    def rate(self, answer_id: str, rating: Rating, comment: str | None = None, rater: str | None = None) -> int:
+        """Store a rating of a recorded answer; returns the feedback id. A rater's new rating of
+        the same answer (👍 then 👎, or 👎 and then a comment) replaces the earlier one, so an
+        answer has one row per rater (``rater``: e.g. a Slack user id; the widget's visitor has
+        none, so the answer's single reader rates it). NotFoundError for an unknown answer,
+        StorageError when the store cannot be written."""
 
         def write(db: sqlite3.Connection) -> int:
-            if db.execute("SELECT 1 FROM answers WHERE id = ?", (answer_id,)).fetchone() is None:
-                raise NotFoundError(f"no answer with id {answer_id!r}", hint="rate an answer_id returned by /v1/ask or /v1/classify")
-            cur = db.execute(
-                "INSERT INTO feedback (answer_id, rating, comment, created_at) VALUES (?, ?, ?, ?)",
-                (answer_id, rating, comment, time.time()),
-            )
-            return int(cur.lastrowid)
+            db.execute("BEGIN IMMEDIATE")  # the replace is atomic across connections and processes
+            try:
+                if db.execute("SELECT 1 FROM answers WHERE id = ?", (answer_id,)).fetchone() is None:
+                    raise NotFoundError(f"no answer with id {answer_id!r}", hint="rate an answer_id returned by /v1/ask or /v1/classify")
+                db.execute("DELETE FROM feedback WHERE answer_id = ? AND rater IS ?", (answer_id, rater))
+                cur = db.execute(
+                    "INSERT INTO feedback (answer_id, rating, comment, created_at, rater) VALUES (?, ?, ?, ?, ?)",
+                    (answer_id, rating, comment, time.time(), rater),
+                )
+                db.execute("COMMIT")
+                return int(cur.lastrowid)
+            except BaseException:
+                if db.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        db.execute("ROLLBACK")
+                raise
 
         return self._run("cannot be written", write)
 
-    def export(self) -> Iterator[dict]:
-        """Every rating with the answer it rates, oldest first. Reads everything before
-        returning, so a StorageError is raised here, not halfway through a response."""
-        rows = self._run("cannot be read", lambda db: db.execute(
+    def export(self, *, since: float | None = None, until: float | None = None, after: int = 0, limit: int | None = None) -> Iterator[dict]:
+        """Ratings with the answers they rate, oldest first: rated at or after ``since`` and
+        before ``until`` (Unix times), with a feedback id above ``after``, at most ``limit``
+        (a page: the last row's ``feedback_id`` is the next page's ``after``). Reads the page
+        before returning, so a StorageError is raised here, not halfway through a response."""
+        where, args = ["f.id > ?"], [after]
+        if since is not None:
+            where.append("f.created_at >= ?")
+            args.append(since)
+        if until is not None:
+            where.append("f.created_at < ?")
+            args.append(until)
+        sql = (
             "SELECT f.id, f.answer_id, f.rating, f.comment, f.created_at, a.created_at, a.session_id, "
             "a.question, a.resolved_question, a.provider, a.verdict, a.escalate, a.answer_json "
-            "FROM feedback f JOIN answers a ON a.id = f.answer_id ORDER BY f.id"
-        ).fetchall())
+            f"FROM feedback f JOIN answers a ON a.id = f.answer_id WHERE {' AND '.join(where)} ORDER BY f.id LIMIT ?"
+        )
+        rows = self._run("cannot be read", lambda db: db.execute(sql, (*args, -1 if limit is None else limit)).fetchall())
         return self._rows(rows)
 
     @staticmethod

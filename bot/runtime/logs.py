@@ -4,13 +4,17 @@
   sane incoming ``X-Request-ID`` or a new one — returns it in the ``X-Request-ID`` header, and
   writes one access line when the response is done: method, path (never the query string),
   status, duration, client address and who called (``api#1``, ``widget#1``, … — a key's
-  position in its list, never the key).
+  position in its list, never the key). A client that hung up before any response started
+  (mid-body, say) is status 499 at INFO: its doing, not an error of ours.
 * :func:`request_id` reads the current id anywhere below it (endpoints run in worker
   threads; the context travels with them), so error bodies and log lines carry it.
 * :func:`configure` installs the handler ``triage serve`` uses: JSON (``ts``, ``level``,
   ``logger``, ``msg``, ``request_id`` and the access fields when set, ``exc`` for a traceback)
   or plain text. Every line passes :class:`Scrubber` first: the configured keys and tokens,
-  ``Bearer …`` credentials and Slack-style tokens are replaced by ``[redacted]``.
+  ``Bearer …`` credentials and Slack-style tokens are replaced by ``[redacted]``; a request
+  body quoted by a library (``body: …``, e.g. Bolt's line on a bad Slack signature) is dropped;
+  and what is left is cut at :data:`MAX_MSG_CHARS` (a traceback at :data:`MAX_EXC_CHARS`) with a
+  marker, so no request can make the server write a line of megabytes.
 """
 
 from __future__ import annotations
@@ -29,7 +33,10 @@ access_log = logging.getLogger("bot.access")
 
 _SANE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 FIELDS = ("request_id", "method", "path", "status", "duration_ms", "client", "principal")
-QUIET_PATHS = frozenset({"/healthz", "/readyz"})  # probes: logged at DEBUG only
+QUIET_PATHS = frozenset({"/healthz", "/readyz"})  # probes: logged at DEBUG only (see _level)
+CLIENT_CLOSED = 499  # the access line's status for a client that hung up mid-request (nginx's convention)
+MAX_MSG_CHARS = 4_000  # one log message, after scrubbing; the rest is cut with a marker
+MAX_EXC_CHARS = 16_000  # one traceback
 
 
 @dataclass
@@ -72,7 +79,14 @@ class RequestContext:
         info = RequestInfo(rid)
         token = _current.set(info)
         status: int | None = None
+        hung_up = False  # the client went away before any response started: logged as 499
         t0 = time.perf_counter()
+
+        async def receive_watching():
+            nonlocal hung_up
+            message = await receive()
+            hung_up = hung_up or (message["type"] == "http.disconnect" and status is None)
+            return message
 
         async def send_with_id(message):
             nonlocal status
@@ -83,18 +97,29 @@ class RequestContext:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive_watching, send_with_id)
         finally:
-            st = status or 500
+            st = CLIENT_CLOSED if hung_up else status or 500
             client = scope.get("client")
             path = scope.get("path", "")
-            level = logging.ERROR if st >= 500 else logging.DEBUG if path in QUIET_PATHS and st < 400 else logging.INFO
+            level = _level(path, st)
             self.log.log(
                 level, "%s %s %s", scope.get("method"), path, st,
                 extra={"method": scope.get("method"), "path": path, "status": st, "duration_ms": round((time.perf_counter() - t0) * 1000, 1),
                        "client": client[0] if client else None, "principal": info.principal},
             )
             _current.reset(token)
+
+
+def _level(path: str, status: int) -> int:
+    """Probes answered as expected are DEBUG, /readyz's 503 while loading included (the loader
+    logs a failed load itself); other 503s (loading, storage unavailable) are WARNING: expected
+    to pass, unlike the ERROR of any other 5xx."""
+    if path in QUIET_PATHS and (status < 400 or status == 503):
+        return logging.DEBUG
+    if status == 503:
+        return logging.WARNING
+    return logging.ERROR if status >= 500 else logging.INFO
 
 
 # ------------------------------------------------------------------------------ formatting
@@ -105,15 +130,28 @@ class Scrubber:
     bearer credential or a Slack token, whoever logged it."""
 
     _SHAPES = re.compile(r"(?i)(\bbearer\s+)[^\s\"',;]+|\bx(?:ox[a-z]|app)-[A-Za-z0-9-]+")
+    _BODY = re.compile(r"(?<![\w-])body: ")
 
     def __init__(self, secrets: Iterable[str] = ()):
         exact = sorted({s for s in secrets if s}, key=len, reverse=True)
         self._exact = re.compile("|".join(map(re.escape, exact))) if exact else None
 
-    def __call__(self, text: str) -> str:
+    def __call__(self, text: str, limit: int = MAX_MSG_CHARS) -> str:
+        """``text`` without a quoted body or secrets, at most ``limit`` characters (plus a marker).
+        Cut last: cutting first could leave the start of a secret at the cut."""
+        body = self._BODY.search(text)
+        if body is not None:
+            text = text[: body.end()] + "[not logged]" + (")" if text.endswith(")") else "")
         if self._exact is not None:
             text = self._exact.sub("[redacted]", text)
-        return self._SHAPES.sub(lambda m: (m.group(1) or "") + "[redacted]", text)
+        return cap(self._SHAPES.sub(lambda m: (m.group(1) or "") + "[redacted]", text), limit)
+
+
+def cap(text: str, limit: int) -> str:
+    """``text`` cut at ``limit`` characters, saying how much was left out."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… [{len(text) - limit:,} more characters not logged]"
 
 
 class _ContextFilter(logging.Filter):
@@ -142,9 +180,9 @@ class JsonFormatter(logging.Formatter):
             if v is not None:
                 out[f] = v
         if record.exc_info:
-            out["exc"] = self.scrub(self.formatException(record.exc_info))
+            out["exc"] = self.scrub(self.formatException(record.exc_info), MAX_EXC_CHARS)
         elif record.exc_text:
-            out["exc"] = self.scrub(record.exc_text)
+            out["exc"] = self.scrub(record.exc_text, MAX_EXC_CHARS)
         return json.dumps(out, ensure_ascii=False, default=str)
 
 
@@ -156,7 +194,7 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         if not hasattr(record, "request_id"):
             record.request_id = None
-        return self.scrub(super().format(record))
+        return self.scrub(super().format(record), MAX_MSG_CHARS + MAX_EXC_CHARS)
 
 
 _HANDLER_FLAG = "_triage_handler"

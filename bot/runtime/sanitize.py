@@ -7,6 +7,9 @@ so "Is To\u200bol supported?" is the same question as "Is Tool supported?". Othe
 characters become spaces (tabs and newlines stay), line/paragraph separators become newlines,
 and unpaired surrogates (which JSON's ``\\ud800`` escapes can smuggle in, and which cannot be
 stored or encoded) become U+FFFD. Nothing visible is changed or dropped.
+
+``check_raw`` refuses text that is too large *as sent*, before any cleaning: the limits after
+cleaning alone let 600,000 zero-width spaces around a short question through.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import re
 
 from ..engine.claims import drop_claims
+from ..engine.errors import TooLargeError
 
 # Unicode's Cf (format) category, as ranges (checked against unicodedata by the tests).
 _FORMAT = re.compile(
@@ -29,6 +33,19 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 def fix_surrogates(text: str) -> str:
     """Unpaired surrogates → U+FFFD (what a UTF-8 decoder makes of them)."""
     return _SURROGATE.sub("\ufffd", text)
+
+
+def check_raw(text: str, *, max_chars: int, max_bytes: int, what: str = "question") -> str:
+    """``text`` unchanged if it is within both limits as sent, else TooLargeError (413) saying
+    which limit, with the size after cleaning when invisible characters made up the excess."""
+    chars = len(text)
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if chars <= max_chars and size <= max_bytes:
+        return text
+    visible = len(clean_input(text))
+    after = f" ({visible:,} after removing invisible characters)" if visible != chars else ""
+    said = f"{chars:,} characters{after}; the limit is {max_chars:,}" if chars > max_chars else f"{size:,} bytes as UTF-8; the limit is {max_bytes:,}"
+    raise TooLargeError(f"the {what} is {said}", hint=f"send the {what} itself, without invisible characters or padding")
 
 
 def clean_input(text: str) -> str:

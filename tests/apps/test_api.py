@@ -16,6 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from bot.apps.api import create_app
+from bot.apps.api.classify import BATCH_STEP
 from bot.apps.api.schemas import AskOut, ClassifyOut
 from bot.runtime.feedback import FeedbackStore
 
@@ -109,7 +110,7 @@ class CallCounter:
 
 
 @pytest.mark.slow
-def test_classify_keeps_order_and_embeds_in_one_batch(real_client, real_bot, monkeypatch):
+def test_classify_keeps_order_and_embeds_in_small_steps(real_client, real_bot, monkeypatch):
     counter = CallCounter(real_bot.embedder)
     monkeypatch.setattr(real_bot, "embedder", counter)
     questions = [ISTIO, "Is Helm supported?", "Who patches the worker node OS?", "What's the price of a node?"] * 5
@@ -129,7 +130,9 @@ def test_classify_keeps_order_and_embeds_in_one_batch(real_client, real_bot, mon
     assert verdicts(out[0]) == {"aks": "not-covered", "oke": "not-covered"}
     assert verdicts(out[5]) == {"oke": "not-covered"}
     assert verdicts(out[1])["aks"] == "best-effort"
-    assert counter.calls == 1  # 18 answerable tickets, one embedding call
+    # 18 answerable tickets in steps of BATCH_STEP (8), one embedding call each: a chat question
+    # waits for one step at most (bot.apps.api.jobs)
+    assert counter.calls == -(-18 // BATCH_STEP)
 
 
 @pytest.mark.slow
@@ -161,9 +164,67 @@ def test_feedback_round_trip_and_export(real_client):
     assert exp.status_code == 200 and exp.headers["content-type"].startswith("application/x-ndjson")
     rows = [json.loads(line) for line in exp.text.splitlines()]
     mine = [row for row in rows if row["answer_id"] == ans["answer_id"]]
-    assert [m["rating"] for m in mine] == ["up", "down"] and mine[0]["comment"] == "clear, thanks"
+    assert [(m["rating"], m["comment"]) for m in mine] == [("down", None)]  # re-rating replaced the first rating
+    assert mine[0]["feedback_id"] == r2.json()["feedback_id"]
     assert mine[0]["question"] == ISTIO and mine[0]["verdict"] == "not-covered" and mine[0]["session_id"] == "fb"
     assert {f["provider"]: f["verdict"] for f in mine[0]["findings"]} == {"aks": "not-covered", "oke": "not-covered"}
+
+
+JAN_1_2026 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
+
+
+def test_feedback_export_filters_by_time_and_pages(hash_bot, tmp_path, monkeypatch):
+    """since/until (ISO-8601, no zone = UTC) select by rating time; limit pages; the Link header
+    (rel=next) and X-Next-Cursor lead to the next page, and the last page has neither."""
+    import time
+    import types
+
+    clock = [JAN_1_2026]
+    fake_time = types.SimpleNamespace(time=lambda: clock[0], monotonic=time.monotonic, strftime=time.strftime, gmtime=time.gmtime)
+    monkeypatch.setattr("bot.runtime.feedback.time", fake_time)
+    with make_client(hash_bot, tmp_path) as c:
+        ids = []
+        for day in range(5):  # one rating a day, at midnight UTC
+            clock[0] = JAN_1_2026 + day * 86400
+            aid = c.post("/v1/ask", json={"question": f"Is tool{day} supported?"}).json()["answer_id"]
+            assert c.post("/v1/feedback", json={"answer_id": aid, "rating": "up"}).status_code == 201
+            ids.append(aid)
+
+        def export(**params):
+            r = c.get("/v1/feedback/export", params=params)
+            assert r.status_code == 200, r.text
+            return r, [json.loads(line) for line in r.text.splitlines()]
+
+        r, rows = export()
+        assert [x["answer_id"] for x in rows] == ids and "link" not in r.headers and "x-next-cursor" not in r.headers
+        _, rows = export(since="2026-01-02", until="2026-01-04T00:00:00Z")  # since inclusive, until exclusive
+        assert [x["answer_id"] for x in rows] == ids[1:3] and [x["rated_at"] for x in rows] == ["2026-01-02T00:00:00Z", "2026-01-03T00:00:00Z"]
+        _, rows = export(since="2026-01-04T01:00:00+01:00")  # a zone is honoured: that is 2026-01-04T00:00Z
+        assert [x["answer_id"] for x in rows] == ids[3:]
+
+        seen, url, pages = [], "/v1/feedback/export?since=2026-01-02&limit=2", 0
+        while url:  # follow the Link headers, as a client would
+            r = c.get(url)
+            pages += 1
+            seen += [json.loads(line)["answer_id"] for line in r.text.splitlines()]
+            link = r.headers.get("link")
+            url = re.fullmatch(r'<(/v1/feedback/export\?[^>]+)>; rel="next"', link).group(1) if link else None
+            assert pages < 5
+        assert seen == ids[1:] and pages == 2
+
+        r, rows = export(limit=3)
+        assert r.headers["x-next-cursor"] == str(rows[-1]["feedback_id"])
+        _, rest = export(cursor=r.headers["x-next-cursor"])
+        assert [x["answer_id"] for x in rest] == ids[3:]
+
+        err = assert_error(c.get("/v1/feedback/export", params={"since": "2026-01-03", "until": "2026-01-02"}), 422, "bad_input")
+        assert "since" in err["message"] and "until" in err["message"]
+        assert "since" in assert_error(c.get("/v1/feedback/export?since=yesterday"), 422, "bad_input")["message"]
+        assert "limit" in assert_error(c.get("/v1/feedback/export?limit=0"), 422, "bad_input")["message"]
+        assert "limit" in assert_error(c.get("/v1/feedback/export?limit=10001"), 422, "bad_input")["message"]
+    op = c.app.openapi()["paths"]["/v1/feedback/export"]["get"]
+    assert {p["name"] for p in op["parameters"]} == {"since", "until", "limit", "cursor"}
+    assert {"Link", "X-Next-Cursor"} <= set(op["responses"]["200"]["headers"])
 
 
 # ------------------------------------------------------------------------------ errors (hash bot)
@@ -187,8 +248,21 @@ def test_empty_question_is_422(client, question):
 def test_missing_or_malformed_body_is_422_in_the_same_shape(client):
     err = assert_error(client.post("/v1/ask", json={"provider": "aks"}), 422, "bad_input")
     assert "question" in err["message"]
-    assert_error(client.post("/v1/ask", content=b"{not json", headers={"content-type": "application/json"}), 422, "bad_input")
+    err = assert_error(client.post("/v1/ask", content=b"{not json", headers={"content-type": "application/json"}), 422, "bad_input")
+    assert "line 1, column 2" in err["message"] and "expecting property name" in err["message"] and "`not json`" in err["message"]
     assert_error(client.post("/v1/ask", json={"question": "q", "session_id": "bad id!"}), 422, "bad_input")
+
+
+def test_bad_json_says_where_and_what(client):
+    """Not "33: JSON decode error": the line and column, what the parser expected, what it found."""
+    body = '{\n  "answer_id": "x",\n  "rating": up\n}'
+    err = assert_error(client.post("/v1/feedback", content=body, headers={"content-type": "application/json"}), 422, "bad_input")
+    assert err["message"] == "the request body is not valid JSON: expecting value at line 3, column 13 (near `up }`)"
+    assert "/docs" in err["hint"]
+    err = assert_error(client.post("/v1/ask", content='{"question": "q",}', headers={"content-type": "application/json"}), 422, "bad_input")
+    assert "line 1, column 18 (near `}`)" in err["message"]
+    err = assert_error(client.post("/v1/ask", content="{", headers={"content-type": "application/json"}), 422, "bad_input")
+    assert err["message"].endswith("at line 1, column 2 (at the end of the body)")
 
 
 def test_too_long_question_is_413_naming_the_limit(client, hash_bot):
@@ -311,10 +385,29 @@ def test_providers_lists_documents_build_time_and_chunks(client):
 
 def test_docs_and_openapi(client):
     assert client.get("/docs").status_code == 200 and "swagger" in client.get("/docs").text.lower()
+    for page in ("/docs", "/redoc"):  # served from the package, nothing from a CDN (browser test: test_browser.py)
+        r = client.get(page)
+        assert r.status_code == 200 and not re.search(r"""(?:src|href)=["']?(?:https?:)?//""", r.text), r.text
+        assert "connect-src 'self'" in r.headers["content-security-policy"]
+        for asset in re.findall(r"""(?:src|href)=["']([^"']+)""", r.text):
+            got = client.get(asset)
+            assert got.status_code == 200 and len(got.content) > 1000, asset
+    assert_error(client.get("/docs/assets/..%2Fpyproject.toml"), 404, "not_found")
     spec = client.get("/openapi.json").json()
     assert {"/v1/ask", "/v1/classify", "/v1/feedback", "/v1/feedback/export", "/v1/providers", "/healthz", "/readyz"} <= set(spec["paths"])
     ask = spec["paths"]["/v1/ask"]["post"]["responses"]
     assert {"200", "413", "422", "503"} <= set(ask)
+
+
+def test_openapi_declares_the_keys_even_when_this_server_has_none(client):
+    """/docs has Authorize on a keyless server too; its operations say a key is optional here."""
+    spec = client.get("/openapi.json").json()
+    schemes = spec["components"]["securitySchemes"]
+    assert schemes["apiKey"]["scheme"] == "bearer" and schemes["widgetKey"]["name"] == "X-Widget-Key"
+    assert "no keys configured" in schemes["apiKey"]["description"]
+    assert spec["paths"]["/v1/ask"]["post"]["security"] == [{"apiKey": []}, {"widgetKey": []}, {}]
+    assert spec["paths"]["/v1/classify"]["post"]["security"] == [{"apiKey": []}, {}]
+    assert "security" not in spec["paths"]["/healthz"]["get"]
 
 
 def test_cors_allows_the_listed_origin_only(client):

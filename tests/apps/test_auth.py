@@ -11,6 +11,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
@@ -115,6 +116,22 @@ def test_the_demo_page_embeds_the_first_widget_key_escaped(client, hash_bot, tmp
         assert "data-key" not in open_client.get("/").text.split("<script src=")[1][:40]  # no keys: no data-key
 
 
+def test_every_page_refuses_framing_and_sniffing_and_the_demo_page_has_a_strict_csp(client):
+    import base64
+    import hashlib
+
+    demo = client.get("/")
+    csp = demo.headers["content-security-policy"]
+    assert demo.headers["x-frame-options"] == "DENY" and demo.headers["x-content-type-options"] == "nosniff"
+    assert "default-src 'none'" in csp and "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
+    inline = re.search(r"<script>(.*?)</script>", demo.text, re.S).group(1)  # the page's own script, allowed by its hash
+    assert "'sha256-" + base64.b64encode(hashlib.sha256(inline.encode()).digest()).decode() + "'" in csp
+    docs = client.get("/docs")
+    assert docs.headers["x-frame-options"] == "DENY" and "frame-ancestors 'none'" in docs.headers["content-security-policy"]
+    for path in ["/widget.js", "/widget.css", "/healthz", "/v1/providers"]:
+        assert client.get(path, headers=BEARER).headers["x-content-type-options"] == "nosniff", path
+
+
 def test_openapi_documents_the_keys_and_the_errors(client):
     spec = client.get("/openapi.json").json()
     schemes = spec["components"]["securitySchemes"]
@@ -166,6 +183,56 @@ def test_serve_refuses_a_non_loopback_address_without_keys(tmp_path):
     r = run_triage(["serve", "--host", "0.0.0.0", "--port", "1"], clean_env(BOT_DATA_DIR=tmp_path), cwd=REPO, timeout=60)
     assert r.returncode == 2
     assert "refusing to listen on 0.0.0.0 without API keys" in r.stderr and "BOT_API_KEYS" in r.stderr
+
+
+def test_serve_refuses_every_address_without_a_host_name(tmp_path):
+    from conftest import run_triage
+
+    env = clean_env(BOT_DATA_DIR=tmp_path, BOT_API_KEYS=KEY)
+    r = run_triage(["serve", "--host", "0.0.0.0", "--port", "1"], env, cwd=REPO, timeout=60)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "refusing to listen on 0.0.0.0 without BOT_ALLOWED_HOSTS" in r.stderr and KEY not in r.stderr
+
+
+# ------------------------------------------------------------------------------ Host names (DNS rebinding)
+
+
+def test_host_names_default_to_loopback_names_or_the_listening_address(monkeypatch):
+    assert Settings(host="127.0.0.1").host_names == ["127.0.0.1", "localhost", "[::1]"] == Settings(host="::1").host_names
+    assert Settings(host="10.0.0.5").host_names == ["10.0.0.5"] and Settings(host="fd00::5").host_names == ["[fd00::5]"]
+    assert Settings(host="0.0.0.0").host_names == [] == Settings(host="::").host_names  # triage serve refuses to start
+    monkeypatch.setenv("BOT_ALLOWED_HOSTS", "Triage.Example.com, localhost")
+    assert Settings(host="0.0.0.0").host_names == ["triage.example.com", "localhost"]
+
+
+def test_a_foreign_host_name_is_400_before_anything_else(hash_bot, tmp_path):
+    """No keys (the default `make run`): a page that rebinds attacker.example to 127.0.0.1 sends
+    `Host: attacker.example`; it cannot read the stored questions. Real uvicorn on loopback with
+    the default host names."""
+    s = hash_bot.settings.model_copy(update={"data_dir": tmp_path, "allowed_hosts": []})
+    with UvicornThread(create_app(hash_bot, s)) as srv, httpx.Client(base_url=srv.url, timeout=10) as http:
+        port = srv.url.rsplit(":", 1)[1]
+        for host in ["attacker.example", f"attacker.example:{port}", "127.0.0.1.attacker.example", "localhost.evil"]:
+            r = http.get("/v1/feedback/export", headers={"Host": host})
+            err = assert_error(r, 400, "bad_host")
+            assert host.split(":")[0] in err["message"] and "BOT_ALLOWED_HOSTS" in err["hint"]
+        assert_error(http.post("/v1/ask", json={"question": ISTIO}, headers={"Host": "attacker.example"}), 400, "bad_host")
+        assert http.get("/healthz", headers={"Host": "10.1.2.3:8000"}).status_code == 200  # probes answer under any name
+        for host in [f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}", "LOCALHOST"]:
+            assert http.get("/v1/feedback/export", headers={"Host": host}).status_code == 200, host
+
+
+def test_the_own_origin_comes_from_the_configured_names_not_the_host_header(hash_bot, tmp_path):
+    """With any Host allowed, a page at evil.example sending Host: evil.example is not the
+    server's own page: its widget key needs its origin in BOT_CORS_ORIGINS."""
+    wk = {"X-Widget-Key": WIDGET}
+    for names, status in [(["*"], 403), (["evil.example"], 200)]:
+        with TestClient(create_app(hash_bot, settings_for(hash_bot, tmp_path, allowed_hosts=names)), base_url="http://evil.example",
+                        raise_server_exceptions=False) as c:
+            r = c.post("/v1/ask", json={"question": ISTIO}, headers={**wk, "Origin": "http://evil.example"})
+            assert r.status_code == status, r.text
+            if status == 403:
+                assert "http://evil.example" in r.json()["error"]["message"]
 
 
 # ------------------------------------------------------------------------------ reload (admin)

@@ -15,8 +15,8 @@ from bot.engine.index import build_index
 from conftest import TRIAGE, clean_env, copy_corpus, run_triage, source_text
 
 ANSWER_KEYS = {"question", "verdict", "escalate", "answer", "findings"}
-FINDING_KEYS = {"provider", "verdict", "confidence", "reason", "citations"}
-CITATION_KEYS = {"doc", "title", "section", "quote", "url", "start", "end", "score"}
+FINDING_KEYS = {"provider", "verdict", "confidence", "escalate", "reason", "citations"}
+CITATION_KEYS = {"doc", "title", "section", "quote", "url", "start", "end", "score", "link"}
 
 
 def _error_lines(stderr: str) -> list[str]:
@@ -65,6 +65,31 @@ def test_ask_human_report(cli):
     r = run_triage(["ask", "Is Helm supported?"], cli["env"], cwd=cli["root"])
     assert r.returncode == 0, r.stderr
     assert "BEST EFFORT" in r.stdout and "NOT COVERED" in r.stdout and "MIXED" in r.stdout
+
+
+def test_ask_report_is_for_people_no_offsets_section_links_and_one_needs_a_human(cli):
+    """Every finding escalates (BOT_ESCALATE_BELOW=1): each badge asks to check, without
+    the verdict's own label, and "needs a human" is said once; offsets stay in --json."""
+    env = {**cli["env"], "BOT_ESCALATE_BELOW": "1", "COLUMNS": "200"}
+    r = run_triage(["ask", "Is Helm supported?"], env, cwd=cli["root"])
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    assert "BEST EFFORT ONLY? — CHECK" in out and "NOT COVERED? — CHECK" in out
+    assert out.count("? — CHECK") == 2 and "MIXED" not in out  # no plain verdict badge, no overall verdict
+    assert out.lower().count("needs a human") == 1 and "Microsoft and Oracle" in out
+    assert "chars " not in out and "–" not in out.replace("—", "")  # no "chars 7350–7357"
+    assert "https://learn.microsoft.com/en-us/azure/aks/support-policies#" in out  # the aks doc declares github anchors
+    d = json.loads(run_triage(["ask", "Is Helm supported?", "--json"], env, cwd=cli["root"]).stdout)
+    assert all(f["escalate"] for f in d["findings"]) and all("start" in c for f in d["findings"] for c in f["citations"])
+
+
+def test_ask_too_long_question_gets_plain_words_and_the_cli_advice(cli):
+    env = {**cli["env"], "BOT_MAX_QUESTION_CHARS": "40"}
+    r = run_triage(["ask", "Is Helm supported? " * 5], env, cwd=cli["root"])
+    assert r.returncode == 2
+    [line] = _error_lines(r.stderr)
+    assert line == ("error: the question is 95 characters; the limit is 40 "
+                    "(please ask the question itself, in a sentence or two; for a whole ticket, use `triage classify`)")
 
 
 def test_ask_empty_question_fails_with_one_line_error(cli):
@@ -258,3 +283,95 @@ def test_ask_with_the_real_model(real_env):
     assert set(d) == ANSWER_KEYS
     assert {f["provider"]: f["verdict"] for f in d["findings"]} == {"aks": "not-covered", "oke": "not-covered"}
     assert "No index" not in r.stderr and "stale" not in r.stderr  # reused the session's index as is
+
+
+# ------------------------------------------------------------------------------ help, stdin, start-up
+
+
+def _help(*cmd: str) -> str:
+    r = run_triage([*cmd, "--help"], clean_env(COLUMNS="200"), cwd=TRIAGE.parent)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+def test_help_shows_env_hints_defaults_and_flags_without_a_value():
+    ask = _help("ask")
+    assert "[env: BOT_INDEX_DIR]" in ask and "[env: BOT_CORPUS_DIR]" in ask  # not swallowed as rich markup
+    for flag in ("--json", "--explain", "--help"):
+        line = next(x for x in ask.splitlines() if f" {flag} " in x)
+        assert "<bool>" not in line, line  # a flag takes no value
+    classify = _help("classify")
+    assert "[default: id]" in classify and "[default: provider]" in classify
+    assert "<bool>" not in classify and "<bool>" not in _help()
+    r = run_triage(["ask", "Is Istio supported?", "--json", "true"], clean_env(), cwd=TRIAGE.parent)
+    assert r.returncode == 2 and "true" in r.stderr  # as the help says: --json alone
+
+
+def test_a_long_ticket_on_stdin_goes_through_the_ticket_path(cli):
+    ticket = "Hi team,\n\nIs Istio supported on our clusters?\n\n" + "kubectl logs: pod restarted after probe failure\n" * 1200
+    env = {**cli["env"], "BOT_MAX_TICKET_CHARS": "20000"}
+    r = run_triage(["ask", "-", "--json"], env, cwd=cli["root"], input=ticket)
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert len(ticket) > 50_000 and len(d["question"]) == 20_000  # trimmed at the ticket limit, not refused at 4,000
+    assert d["note"] == f"ticket text trimmed from {len(ticket):,} to 20,000 characters"
+    r = run_triage(["ask", "-"], env, cwd=cli["root"], input=ticket)
+    assert r.returncode == 0 and "note: ticket text trimmed" in r.stderr
+    r = run_triage(["ask", ticket[:5000]], env, cwd=cli["root"])  # a question argument keeps the question limit
+    assert r.returncode == 2 and "the limit is 4,000" in r.stderr
+
+
+def _imported(args: list[str], env: dict, cwd) -> set[str]:
+    """Top-level packages a `triage` run imports (python -X importtime)."""
+    import subprocess
+
+    from conftest import PYTHON
+
+    r = subprocess.run([str(PYTHON), "-X", "importtime", "-m", "bot", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=180)
+    assert r.returncode == 0, r.stderr[-2000:]
+    return {line.split("|")[-1].strip().split(".")[0] for line in r.stderr.splitlines() if line.startswith("import time:")}
+
+
+def test_providers_loads_no_model_and_no_vector_store(cli):
+    env = {**cli["env"], "PYTHONPATH": str(TRIAGE.parents[2])}
+    mods = _imported(["providers", "--json"], env, cli["root"])
+    assert not mods & {"torch", "sentence_transformers", "transformers", "onnxruntime", "chromadb", "bm25s", "scipy"}, mods
+
+
+@pytest.mark.slow
+def test_ask_with_the_real_model_never_imports_torch(real_env):
+    env = clean_env(BOT_INDEX_DIR=real_env.index_dir, BOT_CORPUS_DIR=real_env.corpus_dir, BOT_EMBEDDER="minilm", PYTHONPATH=TRIAGE.parents[2])
+    mods = _imported(["ask", "Is Istio supported?", "--json"], env, real_env.index_dir.parent)
+    assert "onnxruntime" in mods and not mods & {"torch", "sentence_transformers", "transformers"}, mods
+
+
+# ------------------------------------------------------------------------------ folders that cannot be written
+
+
+def test_an_index_folder_that_cannot_be_written_is_one_line(cli, tmp_path):
+    from helpers import read_only
+
+    with read_only(tmp_path / "ro") as ro:
+        r = run_triage(["index", "--index", ro / "index"], cli["env"], cwd=tmp_path)
+    assert r.returncode == 4, r.stderr
+    lines = _error_lines(r.stderr)
+    assert len(lines) == 1 and lines[0].startswith("error: cannot write to the index folder"), r.stderr
+    assert "--index or BOT_INDEX_DIR" in lines[0] and "Traceback" not in r.stderr
+
+
+def test_an_intact_index_on_a_read_only_folder_answers(cli, tmp_path):
+    from helpers import read_only
+
+    shutil.copytree(cli["index"], tmp_path / "ro" / "index")
+    with read_only(tmp_path / "ro") as ro:
+        env = {**cli["env"], "BOT_INDEX_DIR": str(ro / "index")}
+        r = run_triage(["ask", "Is Istio supported?", "--json"], env, cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+        assert json.loads(r.stdout)["verdict"] == "not-covered" and "unreadable" not in r.stderr
+        assert run_triage(["providers", "--json"], env, cwd=tmp_path).returncode == 0
+        # a stale one cannot be refreshed there: one line saying both
+        corpus = copy_corpus(tmp_path / "c")
+        (corpus / "aks" / "support-policies.md").open("a").write("\nOne more line.\n")
+        r = run_triage(["ask", "Is Istio supported?"], {**env, "BOT_CORPUS_DIR": str(corpus)}, cwd=tmp_path)
+        assert r.returncode == 4 and "Traceback" not in r.stderr
+        assert _error_lines(r.stderr)[-1].startswith("error: index is stale (changed: aks/support-policies.md) and cannot be refreshed")

@@ -4,9 +4,12 @@ instructions aimed at the bot. The answers that must not change are the real mod
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import sys
 import threading
+import time
 import unicodedata
 
 import httpx
@@ -85,6 +88,82 @@ def test_a_5mb_body_is_413_naming_the_limit_declared_or_chunked(server):
         assert ok.json()["question"] == ISTIO
 
 
+# ------------------------------------------------------------------------------ request heads and connections (real server)
+
+
+@pytest.fixture(scope="module")
+def tight_server(hash_bot, tmp_path_factory):
+    """`triage serve`'s uvicorn settings with small limits: 20 connections, 1 s for a request
+    head, 1 s of keep-alive."""
+    from helpers import UvicornThread
+
+    app = app_for(hash_bot, tmp_path_factory.mktemp("limits-tight"), max_connections=20, header_timeout_seconds=1.0, keep_alive_seconds=1)
+    with UvicornThread(app) as srv:
+        srv.addr = ("127.0.0.1", int(srv.url.rsplit(":", 1)[1]))
+        yield srv
+
+
+def test_a_64mb_header_is_refused_at_once(tight_server):
+    """The request head is limited to BOT_MAX_HEADER_BYTES (16 KiB) before any of the app runs:
+    the server answers 400 and closes; nowhere near 64 MB is read."""
+    chunk, sent, reply = b"a" * 65_536, 0, b""
+    t0 = time.monotonic()
+    with socket.create_connection(tight_server.addr, timeout=5) as s:
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ")
+        try:
+            while sent < 64 * 2**20:
+                s.sendall(chunk)
+                sent += len(chunk)
+        except OSError:  # reset or broken pipe: the server closed the connection
+            pass
+        with contextlib.suppress(OSError):
+            reply = s.recv(1024)
+    assert time.monotonic() - t0 < 5
+    assert sent < 8 * 2**20, f"{sent:,} bytes were accepted"
+    assert reply == b"" or reply.startswith((b"HTTP/1.1 400", b"HTTP/1.1 431")), reply[:100]
+
+
+def test_connections_with_unfinished_heads_are_closed_and_normal_requests_served(tight_server):
+    """60 connections (3 × the connection limit) send half a request head and stall: each is
+    closed after the 1 s head timeout, and a normal request is answered within seconds; an
+    idle keep-alive connection is closed after 1 s too."""
+    slow = []
+    for _ in range(60):
+        s = socket.create_connection(tight_server.addr, timeout=5)
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+        slow.append(s)
+    t0 = time.monotonic()
+    try:
+        with httpx.Client(base_url=tight_server.url, timeout=5) as http:
+            status = None
+            while time.monotonic() - t0 < 5 and status != 200:
+                status = http.get("/healthz").status_code  # 503 while the limit is full, never a hang
+                if status != 200:
+                    time.sleep(0.1)
+        assert status == 200 and time.monotonic() - t0 < 4
+        assert all(_closed_by_server(s) for s in slow)
+    finally:
+        for s in slow:
+            s.close()
+    with socket.create_connection(tight_server.addr, timeout=5) as s:
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert s.recv(4096).startswith(b"HTTP/1.1 200")
+        t1 = time.monotonic()
+        assert _closed_by_server(s) and time.monotonic() - t1 < 3  # keep-alive: 1 s
+
+
+def _closed_by_server(s: socket.socket) -> bool:
+    """True once the peer closed (EOF or reset) within the socket's timeout."""
+    try:
+        while s.recv(4096):
+            pass
+        return True
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False
+
+
 # ------------------------------------------------------------------------------ lengths and batches
 
 
@@ -113,6 +192,39 @@ def test_long_ticket_text_is_trimmed_with_a_note_not_rejected(client):
 def test_more_than_1000_tickets_is_413_naming_the_limit(client):
     err = assert_error(client.post("/v1/classify", json={"tickets": [{"id": i, "text": "q"} for i in range(1_001)]}), 413, "too_large")
     assert "1,000" in err["message"]
+
+
+# ------------------------------------------------------------------------------ raw input (before cleaning)
+
+
+def _post_json(client, path: str, payload: dict):
+    return client.post(path, content=json.dumps(payload, ensure_ascii=False).encode(), headers={"content-type": "application/json"})
+
+
+def test_invisible_padding_cannot_pass_the_question_limit(client):
+    """600,000 zero-width spaces around a short question: 1.8 MB, within the body limit, but
+    4,000 characters as sent is the limit too, not only after cleaning."""
+    r = _post_json(client, "/v1/ask", {"question": "\u200b" * 600_000 + ISTIO})
+    err = assert_error(r, 413, "too_large")
+    assert err["message"] == "the question is 600,019 characters (19 after removing invisible characters); the limit is 4,000"
+    assert len(r.content) < 1_000  # nothing echoed
+    emoji = assert_error(_post_json(client, "/v1/ask", {"question": ISTIO + " 👍" * 3_500}), 413, "too_large")  # 7,019 chars
+    assert "7,019 characters; the limit is 4,000" in emoji["message"]
+    wide = assert_error(_post_json(client, "/v1/ask", {"question": "Is " + "𝐈" * 3_900 + " supported?"}), 413, "too_large")
+    assert wide["message"] == "the question is 15,614 bytes as UTF-8; the limit is 12,000"
+
+
+def test_the_cleaned_question_is_what_is_echoed_and_stored(client):
+    padded = "Is Is\u200btio\u2060 supported?" + "\ufeff" * 50
+    r = _post_json(client, "/v1/ask", {"question": padded, "provider": "a\u200bks\u200b"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["question"] == ISTIO and [f["provider"] for f in body["findings"]] == ["aks"]  # provider cleaned too
+    fb = _post_json(client, "/v1/feedback", {"answer_id": body["answer_id"], "rating": "up", "comment": "good\u200b\u200b one"})
+    assert fb.status_code == 201
+    rows = [json.loads(line) for line in client.get("/v1/feedback/export").text.splitlines()]
+    mine = next(row for row in rows if row["answer_id"] == body["answer_id"])
+    assert mine["question"] == ISTIO and mine["comment"] == "good one"
 
 
 # ------------------------------------------------------------------------------ bad bytes and characters
@@ -266,12 +378,26 @@ def test_widget_and_keyless_traffic_is_limited_per_client_address(hash_bot, tmp_
         assert c.get("/healthz").status_code == 200  # probes are never limited
 
 
-def test_slack_events_are_never_rate_limited(hash_bot, tmp_path):
+@pytest.mark.parametrize("proxies", [[], ["127.0.0.1"]], ids=["no proxy trusted", "loopback proxy trusted"])
+def test_x_forwarded_for_counts_only_from_a_trusted_proxy(hash_bot, tmp_path, proxies):
+    """Over real uvicorn from loopback: with no trusted proxy (the default) a client cannot pick
+    its own address for the per-address limit with X-Forwarded-For; from a trusted proxy it is
+    the forwarded address that is counted."""
+    from helpers import UvicornThread
+
+    keys = {"api_keys": [SecretStr(KEY)], "widget_keys": [SecretStr(WIDGET)]}
+    app = app_for(hash_bot, tmp_path, ip_rate_limit_per_minute=3, trusted_proxies=proxies, **keys)
+    with UvicornThread(app) as srv, httpx.Client(base_url=srv.url, timeout=10) as http:
+        codes = [http.get("/v1/providers", headers={"X-Forwarded-For": f"203.0.113.{i}"}).status_code for i in range(6)]
+    assert codes == ([401] * 3 + [429] * 3 if not proxies else [401] * 6)
+
+
+def test_slack_events_skip_the_key_check_and_the_address_limit(hash_bot, tmp_path):
     slack = {"slack_signing_secret": SecretStr("limits-signing-secret"), "slack_bot_token": SecretStr("xoxb-limits-token"),
              "slack_api_url": "http://127.0.0.1:9/"}
     with keyed(hash_bot, tmp_path, ip_rate_limit_per_minute=1, **slack) as c:
         codes = {c.post("/slack/events", content=b"token=x&command=/triage&text=hi").status_code for _ in range(5)}
-        assert codes == {401}  # Bolt's own signature check answers, never the key check or the limiter
+        assert codes == {401}  # Bolt's own signature check answers (failures have their own limit: test_slack.py)
 
 
 def test_no_keys_means_no_limits(client):
@@ -295,6 +421,18 @@ def test_rate_limiter_refills_evicts_idle_buckets_and_stays_bounded():
     lim.take("b")
     assert len(lim) == 1
     assert RateLimiter(0).take("x") == 0  # 0 = off
+
+
+def test_rate_limiter_dry_run_takes_nothing():
+    """Limits counted on failure only (Slack's bad signatures): look first, take on failure."""
+    clock = Clock()
+    lim = RateLimiter(2, clock=clock)  # a token every 30 s
+    look = lambda key: lim.take(key, dry_run=True)  # noqa: E731
+    assert [look("a") for _ in range(5)] == [0] * 5
+    assert [lim.take("a"), lim.take("a"), look("a"), look("b")] == [0, 0, 30, 0]
+    clock.t += 30
+    assert look("a") == 0 and lim.take("a") == 0 and look("a") == 30
+    assert RateLimiter(0).take("x", dry_run=True) == 0
 
 
 def test_rate_limiter_is_thread_safe():

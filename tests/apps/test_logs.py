@@ -7,8 +7,10 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
 import socket
 import subprocess
+import threading
 import time
 
 import httpx
@@ -149,3 +151,85 @@ def test_triage_serve_logs_json_lines_on_stderr_and_never_a_key(tmp_path):
     assert any(o["logger"] == "bot.serve" and "ready at" in o["msg"] for o in records)
     for secret in SECRETS:
         assert secret not in out + err, secret
+
+
+def test_readyz_503_while_loading_is_not_logged_as_an_error(hash_bot, tmp_path, captured):
+    """Probes polling a loading server are DEBUG lines; a 503 elsewhere meanwhile is a WARNING;
+    the loader says once when it is ready."""
+    buf, configure = captured
+    configure([])
+    release = threading.Event()
+
+    def loader():
+        release.wait(30)
+        return hash_bot
+
+    with TestClient(create_app(loader, hash_bot.settings.model_copy(update={"data_dir": tmp_path}))) as c:
+        assert [c.get("/readyz").status_code for _ in range(3)] == [503] * 3
+        assert c.post("/v1/ask", json={"question": "q"}).status_code == 503
+        release.set()
+        for _ in range(200):
+            if c.get("/readyz").status_code == 200:
+                break
+            threading.Event().wait(0.05)
+    access = [o for o in lines(buf) if o["logger"] == "bot.access"]
+    assert {o["level"] for o in access if o["path"] == "/readyz"} == {"debug"}
+    assert [o["level"] for o in access if o["path"] == "/v1/ask"] == ["warning"]
+    assert not [o for o in lines(buf) if o["level"] == "error"]
+    assert any(o["logger"] == "bot.api" and o["msg"].startswith("ready in ") for o in lines(buf))
+
+
+def test_no_request_can_write_a_huge_log_line_and_bodies_are_never_logged(hash_bot, tmp_path, captured):
+    """A badly signed 1.9 MB body to /slack/events (Bolt logs the body it refuses), a 1 MB
+    message and a 1 MB exception: every line stays a few kilobytes, cut with a marker."""
+    buf, configure = captured
+    s = hash_bot.settings.model_copy(update={
+        "data_dir": tmp_path, "slack_bot_token": SecretStr(SLACK_TOKEN), "slack_signing_secret": SecretStr(SLACK_SECRET),
+        "slack_api_url": "http://127.0.0.1:9/"})
+    configure(secrets_of(s))
+    body = b"token=x&command=%2Ftriage&text=" + b"B" * 1_900_000
+    with TestClient(create_app(hash_bot, s), raise_server_exceptions=False) as c:
+        r = c.post("/slack/events", content=body, headers={"X-Slack-Signature": "v0=abc", "X-Slack-Request-Timestamp": str(int(time.time())),
+                                                           "content-type": "application/x-www-form-urlencoded"})
+        assert r.status_code == 401
+    logging.getLogger("bot.test").info("%s then %s", "A" * 1_000_000, KEY)
+    try:
+        raise ValueError("C" * 1_000_000)
+    except ValueError:
+        logging.getLogger("bot.test").exception("failed")
+    text = buf.getvalue()
+    assert "B" * 100 not in text  # the body is in no line
+    assert logs.Scrubber()("Invalid request signature detected (signature: v0=abc, body: token=x&text=BBB)").endswith("body: [not logged])")
+    out = lines(buf)
+    assert max(len(json.dumps(o)) for o in out) < logs.MAX_MSG_CHARS + logs.MAX_EXC_CHARS + 1_000
+    big = next(o for o in out if o["msg"].startswith("AAAA"))
+    assert re.search(r"A… \[99\d,\d{3} more characters not logged\]$", big["msg"]) and len(big["msg"]) < logs.MAX_MSG_CHARS + 100
+    exc = next(o for o in out if o["msg"] == "failed")["exc"]
+    assert "more characters not logged]" in exc and len(exc) < logs.MAX_EXC_CHARS + 100
+    assert KEY not in text
+
+
+def test_a_client_that_hangs_up_mid_body_is_logged_as_a_disconnect_not_an_error(hash_bot, tmp_path, captured):
+    """Real uvicorn: a body announced as 1,000 bytes (or sent chunked) and cut off after a few
+    is the client's doing: an access line with status 499 at INFO, no error, no traceback."""
+    from helpers import UvicornThread
+
+    buf, configure = captured
+    configure([])
+    app = create_app(hash_bot, hash_bot.settings.model_copy(update={"data_dir": tmp_path}))
+    heads = [f"POST {p} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
+             for p in ("/v1/ask", "/v1/classify", "/v1/feedback")]
+    heads.append("POST /v1/ask HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n")
+    with UvicornThread(app) as srv:
+        for head in heads:
+            with socket.create_connection(("127.0.0.1", int(srv.url.rsplit(":", 1)[1])), timeout=5) as s:
+                s.sendall(head.encode() + b'{"que')
+                time.sleep(0.2)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and len([o for o in lines(buf) if o["logger"] == "bot.access"]) < len(heads):
+            time.sleep(0.05)
+    out = lines(buf)
+    access = [o for o in out if o["logger"] == "bot.access"]
+    assert [(o["path"], o["status"], o["level"]) for o in access] == [
+        ("/v1/ask", 499, "info"), ("/v1/classify", 499, "info"), ("/v1/feedback", 499, "info"), ("/v1/ask", 499, "info")]
+    assert [o for o in out if o["level"] in ("error", "critical") or "exc" in o] == []

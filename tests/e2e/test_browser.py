@@ -47,6 +47,17 @@ def product_names(server) -> dict[str, str]:
 # ------------------------------------------------------------------------------ tests
 
 
+def test_the_demo_page_and_the_widget_run_under_the_pages_content_security_policy(page, server):
+    refused = []
+    page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
+    resp = page.goto(server.url + "/")
+    assert "sha256-" in resp.headers["content-security-policy"] and resp.headers["x-frame-options"] == "DENY"
+    page.locator("#scope option").nth(1).wait_for(state="attached")  # the page's inline script ran and called the API
+    open_widget(page)
+    assert ask(page, ISTIO).locator(".badge").count() == 2
+    assert refused == []
+
+
 def test_istio_shows_not_covered_for_both_vendors_with_the_quoted_passage(page, server, tmp_path):
     page.goto(server.url + "/")
     open_widget(page)
@@ -56,20 +67,22 @@ def test_istio_shows_not_covered_for_both_vendors_with_the_quoted_passage(page, 
     names = product_names(server)
     for i in range(2):
         b = badges.nth(i)
-        assert b.get_attribute("data-verdict") == "not-covered"
-        assert "Not covered" in b.inner_text()  # text, not colour alone
+        assert b.get_attribute("data-verdict") == "not-covered" and b.get_attribute("data-escalate") is None
+        assert "Not covered" in b.inner_text() and "check" not in b.inner_text()  # text, not colour alone
         assert names[b.get_attribute("data-provider")] in b.inner_text()
-    sources = reply.locator("details.sources")
-    assert sources.count() == 2 and not sources.first.locator(".quote").first.is_visible()  # collapsed
-    sources.first.locator("summary").click()
-    sources.nth(1).locator("summary").click()
-    quotes = reply.locator(".quote")
-    assert any(OPEN_SOURCE in quotes.nth(i).inner_text() for i in range(quotes.count()))
+    # the deciding quote of each vendor is shown inline, not collapsed below the fold
+    firsts = reply.locator(".cite.first")
+    assert firsts.count() == 2
     for i in range(2):
-        assert any(OPEN_SOURCE in q for q in sources.nth(i).locator(".quote").all_inner_texts())
-    link = sources.first.locator("a").first
-    assert link.get_attribute("href").startswith("https://") and "noopener" in link.get_attribute("rel")
-    assert sources.first.locator(".where").first.inner_text().strip()  # section path shown
+        assert firsts.nth(i).locator(".quote").is_visible() and OPEN_SOURCE in firsts.nth(i).locator(".quote").inner_text()
+        assert firsts.nth(i).locator(".where").inner_text().strip()  # section path shown
+    aks = reply.locator('.finding[data-provider="aks"] .cite.first a')
+    assert aks.get_attribute("href").endswith("support-policies#aks-support-coverage")  # the section, not the page top
+    assert "noopener" in aks.get_attribute("rel")
+    more = reply.locator("details.sources")
+    assert more.count() >= 1 and not more.first.locator(".quote").first.is_visible()  # the rest stays collapsed
+    text = reply.inner_text()
+    assert "chars" not in text and not any(f"{n}–" in text for n in range(10))  # no offsets for people
     assert not reply.locator(".human").count()  # escalate is false for this one
     assert page.locator(".typing").is_hidden()
 
@@ -79,6 +92,64 @@ def test_istio_shows_not_covered_for_both_vendors_with_the_quoted_passage(page, 
     assert any(r["question"] == ISTIO and r["rating"] == "up" for r in export)
     page.screenshot(path=str(tmp_path / "istio.png"), full_page=True)
     assert (tmp_path / "istio.png").stat().st_size > 10_000
+
+
+def test_an_escalated_finding_looks_undecided_and_needs_a_human_once(page, server):
+    """A low-confidence verdict reads "Not covered? — check" in a neutral badge beside a sure
+    one, and the panel says "Needs a human" once (badge, box and text used to say it 4×)."""
+    page.goto(server.url + "/")
+    open_widget(page)
+    reply = ask(page, "Are Kubernetes alpha features supported?")
+    data = httpx.post(server.url + "/v1/ask", json={"question": "Are Kubernetes alpha features supported?"}).json()
+    by = {f["provider"]: f for f in data["findings"]}
+    assert any(f["escalate"] and f["verdict"] != "unknown" for f in by.values()), by  # the case under test
+    for f in data["findings"]:
+        b = reply.locator(f'.badge[data-provider="{f["provider"]}"]')
+        checked = f["escalate"] and f["verdict"] != "unknown"
+        assert b.inner_text().endswith("? — check") is checked
+        assert (b.get_attribute("data-escalate") == "true") is bool(f["escalate"])
+        if checked:  # no verdict colour: the neutral, dashed look of an undecided badge
+            style = b.evaluate("el => getComputedStyle(el).borderStyle + ' ' + getComputedStyle(el).backgroundColor")
+            assert style == "dashed rgb(246, 248, 250)", style
+    assert reply.inner_text().lower().count("needs a human") == 1
+    assert reply.locator(".human").count() == 1
+    page.screenshot(path="/tmp/display-escalated.png", full_page=True)
+
+
+def test_thumbs_are_drawn_and_a_comment_follows_thumbs_down_replacing_the_rating(page, server):
+    page.goto(server.url + "/")
+    open_widget(page)
+    reply = ask(page, "Is Helm supported?")
+    up, down = reply.get_by_role("button", name="Helpful", exact=True), reply.get_by_role("button", name="Not helpful")
+    for b in (up, down):  # inline SVG, not an emoji that renders as an empty box without an emoji font
+        assert b.locator("svg path").count() == 1 and "👍" not in b.inner_text() and "👎" not in b.inner_text()
+        box = b.locator("svg").bounding_box()
+        assert box["width"] >= 12 and box["height"] >= 12
+    comment = reply.get_by_role("textbox", name="What was wrong? (optional)")
+    assert comment.is_hidden()
+    up.click()
+    reply.get_by_text("Thanks for the feedback.").wait_for()
+    down.click()  # a change of mind
+    comment.wait_for()
+    assert down.get_attribute("aria-pressed") == "true" and up.get_attribute("aria-pressed") == "false"
+    comment.fill("It quotes the wrong section.")
+    reply.get_by_role("button", name="Send comment").click()
+    reply.get_by_text("Thanks — your comment is saved.").wait_for()
+    reply.locator(".feedback").scroll_into_view_if_needed()
+    page.screenshot(path="/tmp/display-feedback.png")
+    rows = [json.loads(line) for line in httpx.get(server.url + "/v1/feedback/export").text.splitlines()]
+    mine = [r for r in rows if r["question"] == "Is Helm supported?" and r["comment"] != "not mine"]
+    assert [(r["rating"], r["comment"]) for r in mine][-1:] == [("down", "It quotes the wrong section.")]
+    assert len({r["answer_id"] for r in mine}) == len(mine)  # one row per answer: re-rating replaced it
+
+
+def test_a_too_long_question_gets_plain_words(page, server):
+    page.goto(server.url + "/")
+    open_widget(page)
+    reply = ask(page, "Is Helm supported? " * 250)
+    text = reply.inner_text()
+    assert "error" in reply.get_attribute("class") and "too long" in text and "sentence or two" in text
+    assert "triage" not in text and "`" not in text  # no command-line advice for end users
 
 
 def test_markup_from_the_user_is_shown_as_text_and_never_runs(page, server, tmp_path):
@@ -158,3 +229,79 @@ def test_an_origin_not_in_the_allow_list_gets_an_error_in_the_panel(page, server
     reply = ask(page, ISTIO)
     assert "error" in reply.get_attribute("class") and reply.get_attribute("role") == "alert"
     assert "Could not reach the assistant" in reply.inner_text()
+
+
+# ------------------------------------------------------------------------------ API docs, offline
+
+DOCS_KEY = "docs-api-key-0123456789abc"
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+@pytest.fixture(scope="module")
+def docs_server(hash_bot, tmp_path_factory):
+    from pydantic import SecretStr
+
+    from bot.apps.api.app import create_app
+
+    settings = hash_bot.settings.model_copy(update={"data_dir": tmp_path_factory.mktemp("docs-data"), "api_keys": [SecretStr(DOCS_KEY)]})
+    with UvicornThread(create_app(hash_bot, settings)) as srv:
+        yield srv
+
+
+@pytest.fixture
+def offline_page(browser):
+    """A page whose every request to anything but loopback is refused (and noted), as on a
+    host without internet."""
+    from urllib.parse import urlsplit
+
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    blocked: list[str] = []
+
+    def gate(route):
+        if urlsplit(route.request.url).hostname in LOOPBACK:
+            route.continue_()
+        else:
+            blocked.append(route.request.url)
+            route.abort("internetdisconnected")
+
+    ctx.route("**/*", gate)
+    p = ctx.new_page()
+    p.blocked = blocked  # type: ignore[attr-defined]
+    yield p
+    ctx.close()
+
+
+def test_swagger_ui_renders_offline_and_authorize_then_try_it_out_works(offline_page, docs_server, tmp_path):
+    page = offline_page
+    spec = httpx.get(docs_server.url + "/openapi.json").json()
+    n_ops = sum(1 for ops in spec["paths"].values() for m in ops if m in ("get", "post"))
+    page.goto(docs_server.url + "/docs")
+    page.locator(".opblock").nth(n_ops - 1).wait_for(timeout=20_000)
+    assert page.locator(".opblock").count() == n_ops
+    assert page.locator(".opblock-summary-path", has_text="/v1/ask").count() == 1
+
+    page.get_by_role("button", name="Authorize").first.click()  # the schemes are declared
+    dialog = page.locator(".modal-ux")
+    dialog.get_by_label("auth-bearer-value").fill(DOCS_KEY)  # the bearer scheme's field
+    dialog.get_by_role("button", name="Apply credentials").first.click()
+    dialog.locator("button.btn-done").first.click()
+
+    op = page.locator("#operations-index-providers_v1_providers_get")
+    op.locator(".opblock-summary").click()
+    op.get_by_role("button", name="Try it out").click()
+    op.get_by_role("button", name="Execute").click()
+    status = op.locator(".live-responses-table tbody .response-col_status").first
+    status.wait_for(timeout=20_000)
+    assert status.inner_text().strip().startswith("200"), status.inner_text()  # the key was sent
+    page.screenshot(path=str(tmp_path / "docs.png"), full_page=False)
+    assert page.blocked == []  # type: ignore[attr-defined]  # nothing tried to leave the machine
+
+
+def test_redoc_renders_offline(offline_page, docs_server, tmp_path):
+    page = offline_page
+    page.goto(docs_server.url + "/redoc")
+    page.get_by_role("heading", name="Support-triage bot").first.wait_for(timeout=20_000)
+    page.get_by_role("heading", name="Answer one question").first.wait_for()
+    assert page.locator("[role=menuitem]").count() >= 8  # the operations are listed in the menu
+    page.screenshot(path=str(tmp_path / "redoc.png"))
+    assert page.blocked == []  # type: ignore[attr-defined]

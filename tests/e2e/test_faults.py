@@ -300,3 +300,27 @@ def test_sigterm_waits_no_longer_than_the_grace(tmp_path):
     assert rc == 0
     assert exited - sent < 1 + 2.5
     assert len(out) == 2 and all(result[0] != 200 for result, _ in out)
+
+
+def test_a_request_cut_off_at_shutdown_gets_the_json_error_shape(tmp_path):
+    """A classify request surely in flight (written whole on a raw socket) when SIGTERM comes,
+    with a 1 s grace: it is answered 503 `shutting_down` in the API's error shape, not with
+    uvicorn's plain-text 500."""
+    tickets = [{"id": i, "text": f"Is Istio supported on our node pools, case {i}? We also run a service mesh."} for i in range(1000)]
+    body = json.dumps({"tickets": tickets}).encode()
+    with served(tmp_path, BOT_SHUTDOWN_GRACE_SECONDS="1") as (proc, url):
+        port = int(url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+            s.sendall(b"POST /v1/classify HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                      + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+            time.sleep(0.3)
+            proc.send_signal(signal.SIGTERM)
+            reply = b""
+            with contextlib.suppress(OSError):
+                while chunk := s.recv(65536):
+                    reply += chunk
+        assert proc.wait(30) == 0
+    head, _, payload = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 503") and b"content-type: application/json" in head.lower(), reply[:300]
+    err = json.loads(payload)["error"]
+    assert err["code"] == "shutting_down" and err["request_id"]

@@ -16,6 +16,7 @@ from pydantic import SecretStr
 from schemathesis.checks import not_a_server_error, response_schema_conformance
 
 from bot.apps.api.app import create_app
+from bot.runtime.auth import admin_only
 
 API_KEY = "fuzz-api-key-0123456789"
 ADMIN_KEY = "fuzz-admin-key-0123456789"
@@ -39,7 +40,7 @@ def fuzz_schema(hash_bot, tmp_path):
 # Hypothesis directly: schemathesis' own pytest plugin does not run under this pytest.
 OPERATIONS = [
     "GET /healthz", "GET /readyz", "POST /v1/ask", "POST /v1/classify", "POST /v1/feedback", "GET /v1/feedback/export",
-    "GET /v1/providers", "POST /v1/admin/reload",
+    "GET /v1/providers", "POST /v1/admin/reload", "POST /v1/classify/jobs", "GET /v1/classify/jobs/{job_id}", "GET /metrics",
 ]
 CHECKS = [not_a_server_error, response_schema_conformance]
 
@@ -55,7 +56,7 @@ CASES = [(op, GenerationMode.POSITIVE) for op in OPERATIONS] + [(op, GenerationM
 def test_no_server_errors_and_responses_match_the_schema(fuzz_schema, label, mode):
     """Negative cases (bodies that break the schema) only where there is a body to break."""
     op = fuzz_schema.find_operation_by_label(label)
-    key = ADMIN_KEY if op.path.startswith("/v1/admin/") else API_KEY
+    key = ADMIN_KEY if admin_only(op.path) else API_KEY
 
     @given(case=op.as_strategy(generation_mode=mode))
     @settings(max_examples=MAX_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True, database=None)

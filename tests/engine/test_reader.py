@@ -19,7 +19,7 @@ SHIPPED = REPO / "models" / "reader"
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    """One epoch on 12 tickets per split with the hash embedder: seconds, real code paths."""
+    """One epoch on 12 tickets per split with the hash embedder, two seeds: seconds, real code paths."""
     from bot.engine.config import EngineSettings
     from bot.engine.embed import HashEmbedder
     from bot.engine.train import TrainParams, collect, fit
@@ -27,7 +27,7 @@ def tiny(tmp_path_factory):
     settings = EngineSettings(embedder="hash", corpus_dir=REPO / "corpus")
     emb = HashEmbedder()
     pairs = {s: collect(settings, EVALS, s, emb, limit=12) for s in ("train", "validation")}
-    params = TrainParams(epochs=1, limit=12)
+    params = TrainParams(epochs=1, limit=12, members=2)
     return settings, emb, pairs, params, fit(pairs["train"], params)
 
 
@@ -42,7 +42,7 @@ def test_a_tiny_training_run_writes_a_model_that_loads_and_reads(tiny, tmp_path)
     model = replace(model, threshold=threshold)
     model.save(tmp_path / "reader")
     again = ReaderModel.load(tmp_path / "reader")
-    assert again.threshold == threshold
+    assert again.threshold == threshold and len(again.members) == 2
     for p in pairs["validation"][:5]:
         a, b = read(model, p.cands), read(again, p.cands)
         assert a.verdict == b.verdict and abs(a.score - b.score) < 1e-5
@@ -70,6 +70,20 @@ def test_the_numpy_model_computes_what_the_torch_network_computes(tiny):
         rel2, ver2, null2 = model.forward(p.cands)
         assert np.allclose(rel.numpy(), rel2, atol=1e-4) and np.allclose(ver.numpy(), ver2, atol=1e-4)
         assert abs(float(null) - null2) < 1e-4
+
+
+def test_an_ensemble_reads_the_average_of_its_members(tiny):
+    """Two copies of one network read as that network; two different ones in between."""
+    from bot.engine.reader import read
+
+    *_, pairs, _, model = tiny
+    one, twice = replace(model, others=()), replace(model, others=(model.arrays,))
+    other = replace(model, arrays=model.others[0], others=())
+    for p in pairs["validation"][:4]:
+        a, b, c, both = read(one, p.cands), read(twice, p.cands), read(other, p.cands), read(model, p.cands)
+        assert np.allclose(a.relevance, b.relevance) and np.allclose(a.verdicts, b.verdicts) and abs(a.score - b.score) < 1e-9
+        assert np.allclose(both.relevance, (a.relevance + c.relevance) / 2, atol=1e-6)
+        assert np.allclose(both.verdicts, (a.verdicts + c.verdicts) / 2, atol=1e-6)
 
 
 def test_every_decided_label_finds_its_evidence_among_the_candidates(tiny):

@@ -144,13 +144,15 @@ def test_compose_names_vendor_and_source_and_to_dict_shape():
     ans = compose("Is Helm supported?", [f], PROVIDERS, 0.6)
     assert "Microsoft Azure Kubernetes Service (AKS): best effort only" in ans.answer
     assert "(https://x.example)" in ans.answer
-    assert 'Condition: "If you follow the docs."' in ans.answer
+    assert "follow the docs" not in ans.answer  # the condition is the reason's to state (bot.engine.reasons)
     d = json.loads(json.dumps(ans.to_dict()))
     assert set(d) == {"question", "verdict", "escalate", "answer", "findings"}
     [fd] = d["findings"]
-    assert set(fd) == {"provider", "verdict", "confidence", "reason", "citations"}
-    assert fd["confidence"] == 0.877
-    assert set(fd["citations"][0]) == {"doc", "title", "section", "quote", "url", "start", "end", "score"}
+    # fields are only ever added: escalate per finding, link per citation
+    assert set(fd) == {"provider", "verdict", "confidence", "escalate", "reason", "citations"}
+    assert fd["confidence"] == 0.877 and fd["escalate"] is False
+    assert set(fd["citations"][0]) == {"doc", "title", "section", "quote", "url", "start", "end", "score", "link"}
+    assert fd["citations"][0]["link"] == fd["citations"][0]["url"]  # compose without Links: the page
 
 
 def test_names_given_as_examples_belong_to_the_sentence():

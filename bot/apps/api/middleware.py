@@ -1,12 +1,13 @@
 """What wraps every request: the error body and its statuses, the body-size limit, the
 last-resort 500, and the order the middleware is stacked in.
 
-Outermost first: request id and access log (bot.logs), CORS, the last-resort 500, keys and
-rate limits (bot.auth), the body-size limit. Every error is ``{"error": {"code", "message",
+Outermost first: request id and access log (bot.logs), security headers, the Host check
+(bot.hosts), CORS, the last-resort 500, keys and rate limits (bot.auth), the body-size limit. Every error is ``{"error": {"code", "message",
 "hint"?, "request_id"}}`` with the status the error class names (bot.errors)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from typing import Any
@@ -16,11 +17,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from ...engine.errors import BotError, InputError, RateLimitedError
 from ...runtime import logs
 from ...runtime.auth import WIDGET_HEADER, Access, Guard
 from ...runtime.config import Settings
+from ...runtime.hosts import HostCheck
 
 log = logging.getLogger("bot.api")
 
@@ -54,6 +57,22 @@ def _body_error(exc: BaseException) -> InputError:
         return InputError("the request body is nested too deeply", hint="send the documented JSON shape")
     what = f": {cause}" if isinstance(cause, ValueError) and len(str(cause)) < 200 else ""
     return InputError(f"the request body could not be read as JSON{what}", hint="send the documented JSON shape")
+
+
+def _json_error(exc: RequestValidationError) -> InputError | None:
+    """FastAPI reports a body that is not JSON as ``loc: ("body", 33), msg: "JSON decode error"``;
+    say where (line and column) and what the parser expected, with the text found there."""
+    errs = exc.errors()
+    if len(errs) != 1 or errs[0].get("type") != "json_invalid" or not isinstance(exc.body, str):
+        return None
+    doc, loc = exc.body, errs[0].get("loc", ())
+    pos = loc[-1] if loc and isinstance(loc[-1], int) else 0
+    line, col = doc.count("\n", 0, pos) + 1, pos - doc.rfind("\n", 0, pos)
+    what = str((errs[0].get("ctx") or {}).get("error") or "not valid JSON")
+    near = " ".join(doc[pos:pos + 30].split())
+    where = f"near `{near}`" if near else "at the end of the body"
+    return InputError(f"the request body is not valid JSON: {what[:1].lower()}{what[1:]} at line {line}, column {col} ({where})",
+                      hint="send JSON in the documented shape (see /docs)")
 
 
 def _validation_message(exc: RequestValidationError) -> str:
@@ -111,8 +130,39 @@ class BodyLimit:
         await self.app(scope, buffered, send)
 
 
+class SecurityHeaders:
+    """Every response says ``nosniff`` and may not be framed; an HTML page that sets no
+    Content-Security-Policy of its own (the docs) gets a baseline one: no framing, no plugins,
+    no ``<base>``. The demo page sets a strict one (routes.page_csp)."""
+
+    BASELINE_CSP = b"frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", ()))
+                names = {k.lower() for k, _ in headers}
+                headers += [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY")]
+                html_page = any(k.lower() == b"content-type" and v.startswith(b"text/html") for k, v in headers)
+                if html_page and b"content-security-policy" not in names:
+                    headers.append((b"content-security-policy", self.BASELINE_CSP))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
 class CatchAll:
-    """Last-resort 500 as JSON with an error id; sits inside CORS so the browser can read it."""
+    """Last-resort 500 as JSON with an error id; sits inside CORS so the browser can read it.
+    A request cut off at shutdown (its task cancelled after the grace) gets a JSON 503
+    ``shutting_down`` instead of uvicorn's plain-text 500."""
 
     def __init__(self, app):
         self.app = app
@@ -127,6 +177,14 @@ class CatchAll:
 
         try:
             await self.app(scope, receive, tracking_send)
+        except ClientDisconnect:  # the client hung up mid-body; logs.RequestContext logs it as 499
+            return
+        except asyncio.CancelledError:  # cut off by shutdown after the grace: say so, in the error shape
+            if not started and scope["type"] == "http":
+                msg = "the server is shutting down and could not finish this request"
+                body = error_body("shutting_down", msg, "retry in a few seconds")
+                await JSONResponse(body, status_code=503, headers={"Retry-After": "5", "Connection": "close"})(scope, receive, send)
+            raise
         except Exception:
             if started or scope["type"] != "http":
                 raise
@@ -146,6 +204,8 @@ def add_middleware(app: FastAPI, settings: Settings, access: Access) -> None:
         allow_headers=["content-type", "authorization", WIDGET_HEADER.lower(), "x-request-id"],
         expose_headers=["Retry-After", "X-Request-ID"],
     )
+    app.add_middleware(HostCheck, hosts=access.hosts, respond=error_response)
+    app.add_middleware(SecurityHeaders)
     app.add_middleware(logs.RequestContext)
 
 
@@ -158,6 +218,9 @@ def add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_req: Request, exc: RequestValidationError):
+        bad_json = _json_error(exc)
+        if bad_json is not None:
+            return error_response(bad_json)
         return JSONResponse(error_body("bad_input", _validation_message(exc)), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any, Literal, Union
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
-from ...runtime.auth import API_PREFIX, WIDGET_HEADER, WIDGET_ROUTES, Access
-from ...runtime.sanitize import fix_surrogates
+from ...runtime.auth import WIDGET_HEADER, WIDGET_ROUTES, Access, needs_key
+from ...runtime.sanitize import clean_input, fix_surrogates
 
 _PLACEHOLDER = "Is <tool> supported?"
 
@@ -23,6 +23,11 @@ class _In(BaseModel):
         return fix_surrogates(v) if isinstance(v, str) else v
 
 
+def _clean_optional(v: str | None) -> str | None:
+    """A provider name or a comment without invisible or control characters; nothing left is None."""
+    return (clean_input(v).strip() or None) if isinstance(v, str) else v
+
+
 class AskIn(_In):
     question: str = Field(..., description="The question or ticket text.", examples=[_PLACEHOLDER])
     provider: str | None = Field(None, description="Scope to one provider: its id or any of its names (GET /v1/providers); all when null.")
@@ -34,11 +39,39 @@ class AskIn(_In):
     explain: bool = Field(False, description="Also return `explain`: the extracted ask and, per vendor, the candidates with their ranks, "
                           "the reader's and the rules engine's scores, and why the verdict or abstention was chosen.")
 
+    _provider = field_validator("provider")(_clean_optional)
+
 
 class TicketIn(_In):
-    id: str | int = Field(..., description="Your id; echoed back.")
+    """One ticket. A ticket that does not fit this shape (no ``id``, no ``text``, not an
+    object) is not a 422 for the whole batch: it gets an error in its place."""
+
+    id: str | int = Field(..., description="Your id; echoed back. A ticket without one gets an error in its place (the others are answered).")
     text: str = Field(..., description="The ticket or question text.")
-    provider: str | None = None
+    provider: str | None = Field(None, description="Scope to one provider: its id or any of its names; all when null.")
+    _problem: str | None = PrivateAttr(None)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _error_in_place(cls, data: Any, handler):
+        try:
+            return handler(data)
+        except ValidationError as e:
+            raw = data.get("id") if isinstance(data, dict) else None
+            ticket = cls.model_construct(id=raw if isinstance(raw, (str, int)) and not isinstance(raw, bool) else None, text="")
+            ticket._problem = "; ".join(f"{'.'.join(map(str, er['loc'])) or 'ticket'}: {er['msg']}" for er in e.errors()[:3])
+            return ticket
+
+    @property
+    def problem(self) -> str | None:
+        """Why this ticket cannot be answered (it did not validate), else None."""
+        return self._problem
+
+    @property
+    def echo_id(self) -> str | None:
+        return None if self.id is None else str(self.id)
+
+    _provider = field_validator("provider")(_clean_optional)
 
 
 class ClassifyIn(_In):
@@ -50,6 +83,8 @@ class FeedbackIn(_In):
     rating: Literal["up", "down"]
     comment: str | None = Field(None, max_length=4000)
 
+    _comment = field_validator("comment")(_clean_optional)
+
 
 class CitationOut(BaseModel):
     doc: str
@@ -60,18 +95,20 @@ class CitationOut(BaseModel):
     start: int
     end: int
     score: float
+    link: str = Field(..., description="The section's address (`url#anchor`) when the document declares its anchor style, else `url`.")
 
 
 class FindingOut(BaseModel):
     provider: str
     verdict: Literal["covered", "best-effort", "not-covered", "unknown"]
     confidence: float
-    reason: str
+    escalate: bool = Field(..., description="A human must check this finding: undecided, or decided below BOT_ESCALATE_BELOW (shown as e.g. \"covered? — check\").")
+    reason: str = Field(..., description="Why the verdict follows: the deciding words of the policy (lead-in, matrix label, heading or the passage's own), the passage, and any condition the ticket does not settle.")
     citations: list[CitationOut]
 
 
 class AnswerOut(BaseModel):
-    question: str = Field(..., description="The question as sent.")
+    question: str = Field(..., description="The question as sent, without invisible and control characters.")
     verdict: Literal["covered", "best-effort", "not-covered", "unknown", "mixed"]
     escalate: bool = Field(..., description="True when a human should decide.")
     answer: str = Field(..., description="Markdown-ish text composed only from the documents.")
@@ -85,9 +122,29 @@ class AskOut(AnswerOut):
     explain: dict[str, Any] | None = Field(None, description="With `\"explain\": true`: how each verdict was reached (see `triage ask --explain`).")
 
 
+Route = Literal["vendor-support", "vendor-best-effort", "customer-responsibility", "human-review"]
+
+
+class QuestionOut(BaseModel):
+    question: str
+    verdict: Literal["covered", "best-effort", "not-covered", "unknown", "mixed"]
+    verdicts: dict[str, str] = Field(..., description="Verdict per provider.")
+    route: Route
+
+
 class ClassifiedOut(AnswerOut):
+    """A ticket's answer with what `triage classify` adds (same fields, same code); also
+    `verdict_<provider>` for each provider in scope."""
+
+    model_config = ConfigDict(extra="allow")
     id: str
-    note: str | None = Field(None, description="Set when the ticket text was trimmed to `max_ticket_chars` (50,000 by default).")
+    confidence: float = Field(..., description="The lowest confidence of the findings.")
+    route: Route = Field(..., description="Where the ticket goes: all findings covered → vendor-support, best-effort → vendor-best-effort, "
+                         "not-covered → customer-responsibility; human-review when it escalates or the verdicts differ.")
+    top_citation: str | None = Field(None, description="The strongest deciding passage: “quote” — title › section — link.")
+    questions: list[QuestionOut] | None = Field(None, description="When the ticket asks several things: each, with its verdicts and route.")
+    note: str | None = Field(None, description="Set when the ticket text was trimmed to `max_ticket_chars` (50,000 by default), "
+                             "or its verdict depends on the provider or its questions disagree.")
 
 
 class ErrorDetail(BaseModel):
@@ -103,7 +160,24 @@ class ErrorOut(BaseModel):
 
 
 class ClassifiedErrorOut(ErrorOut):
+    id: str | None = Field(..., description="The ticket's id; null when it had none (the error says so).")
+    route: Literal["human-review"] = "human-review"
+
+
+class ProgressOut(BaseModel):
+    done: int = Field(..., description="Tickets answered so far.")
+    total: int
+
+
+class JobOut(BaseModel):
     id: str
+    status: Literal["queued", "running", "done", "failed"]
+    progress: ProgressOut
+    created_at: str
+    finished_at: str | None = None
+    expires_at: str | None = Field(None, description="When a finished job is forgotten (then 404).")
+    answers: list[Union[ClassifiedOut, ClassifiedErrorOut]] | None = Field(None, description="When done: as POST /v1/classify returns them.")
+    error: ErrorDetail | None = Field(None, description="When failed: why.")
 
 
 class ClassifyOut(BaseModel):
@@ -135,18 +209,21 @@ API_ERRORS = _errors(401, 403, 413, 422, 429, 500, 503)  # every /v1 route: keys
 
 
 def document_security(spec: dict, access: Access) -> dict:
-    """Document the keys: the schemes, and which one each /v1 operation takes."""
-    if not access.enabled:
-        return spec
+    """Declare the key schemes (so /docs has Authorize) and which ones each operation takes.
+
+    Declared even when this server has no keys, for whoever reads the docs to call a server
+    that has them; every operation then also lists ``{}`` (no key needed here)."""
+    open_note = "" if access.enabled else " This server has no keys configured: requests need none."
     spec.setdefault("components", {})["securitySchemes"] = {
-        "apiKey": {"type": "http", "scheme": "bearer", "description": "An API key (BOT_API_KEYS) or, for /v1/admin/*, an admin key (BOT_ADMIN_KEYS)."},
+        "apiKey": {"type": "http", "scheme": "bearer",
+                   "description": "An API key (BOT_API_KEYS) or an admin key (BOT_ADMIN_KEYS); /v1/admin/* and /metrics need an admin key." + open_note},
         "widgetKey": {"type": "apiKey", "in": "header", "name": WIDGET_HEADER,
-                      "description": "The widget's public key (BOT_WIDGET_KEYS), from an allowed origin only."},
+                      "description": "The widget's public key (BOT_WIDGET_KEYS), from an allowed origin only." + open_note},
     }
     for path, ops in spec.get("paths", {}).items():
-        if not path.startswith(API_PREFIX):
+        if not needs_key(path):
             continue
         for method, op in ops.items():
             widget = (method.upper(), path) in WIDGET_ROUTES
-            op["security"] = [{"apiKey": []}, *([{"widgetKey": []}] if widget else [])]
+            op["security"] = [{"apiKey": []}, *([{"widgetKey": []}] if widget else []), *([] if access.enabled else [{}])]
     return spec

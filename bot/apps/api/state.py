@@ -1,15 +1,18 @@
-"""The app's state: the current Bot (swappable on reload), the feedback store, the loader."""
+"""The app's state: the current Bot (swappable on reload), the feedback store, the loader,
+batch work (its pool and jobs)."""
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any, Callable
 
 from ...engine.errors import BotError, NotReadyError
 from ...runtime.config import Settings
 from ...runtime.feedback import FeedbackStore
 from ...runtime.reload import BotHolder
+from .classify import BatchWork
 
 log = logging.getLogger("bot.api")
 
@@ -30,12 +33,15 @@ class AppState:
             self.loader = source
         self.load_error: BaseException | None = None
         self.stop_watch: threading.Event | None = None
+        self.batch = BatchWork(settings)  # /v1/classify and its jobs: own pool, chat first
 
     def load(self) -> None:
+        t0 = time.perf_counter()
         try:
             bot = self.loader()
             bot.answer("warm-up question about support")  # first call pays lazy inits; not a user
             self.holder = BotHolder.of(bot)
+            log.info("ready in %.1f s: index build %s", time.perf_counter() - t0, bot.index.manifest.get("build_id"))
             self.watch()
         except BaseException as e:  # reported by /readyz and every endpoint needing the bot
             self.load_error = e

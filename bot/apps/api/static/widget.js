@@ -23,8 +23,10 @@
     "covered": "Covered",
     "best-effort": "Best effort",
     "not-covered": "Not covered",
-    "unknown": "Unknown — needs a human",
+    "unknown": "Not decided",
   };
+  // A decided verdict a human must check (the finding's "escalate"): undecided at a glance.
+  const CHECK = "? — check";
   let providers = null; // id -> {vendor, product}
   let session = null;
   let busy = false;
@@ -115,7 +117,13 @@
   // visitor cannot fix (keys, limits) what it means for them.
   function problem(res, data) {
     const e = data && data.error;
-    const detail = e ? e.message + (e.hint ? " — " + e.hint : "") : "";
+    // a hint naming a command (`…`) is advice for operators, not for visitors
+    const hint = e && e.hint && e.hint.indexOf("`") < 0 ? e.hint : "";
+    const detail = e ? e.message + (hint ? " — " + hint : "") : "";
+    if (res.status === 413) {
+      return "Your question is too long" + (e ? " (" + e.message + ")" : "") +
+        ". Please ask the question itself, in a sentence or two.";
+    }
     if (res.status === 429) {
       const s = parseInt(res.headers.get("Retry-After") || "", 10);
       const wait = s > 0 ? s + (s === 1 ? " second" : " seconds") : "a moment";
@@ -169,19 +177,21 @@
 
   // -- the UI --------------------------------------------------------------------------
 
-  function chatIcon() {
-    // An icon drawn in SVG rather than an emoji: it renders the same without emoji fonts.
+  // Icons are drawn in SVG rather than emoji: they render the same without emoji fonts.
+  function icon(d, size, cls) {
     const ns = "http://www.w3.org/2000/svg";
     const svg = document.createElementNS(ns, "svg");
-    svg.setAttribute("viewBox", "0 0 24 24");
-    svg.setAttribute("width", "28");
-    svg.setAttribute("height", "28");
-    svg.setAttribute("aria-hidden", "true");
+    for (const [k, v] of Object.entries({ viewBox: "0 0 24 24", width: size, height: size, "aria-hidden": "true" })) svg.setAttribute(k, v);
+    if (cls) svg.setAttribute("class", cls);
     const path = document.createElementNS(ns, "path");
     path.setAttribute("fill", "currentColor");
-    path.setAttribute("d", "M4 3h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-5 4v-4H4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2zm3 6v2h2V9H7zm4 0v2h2V9h-2zm4 0v2h2V9h-2z");
+    path.setAttribute("d", d);
     svg.append(path);
     return svg;
+  }
+
+  function chatIcon() {
+    return icon("M4 3h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-5 4v-4H4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2zm3 6v2h2V9H7zm4 0v2h2V9h-2zm4 0v2h2V9h-2z", "28");
   }
 
   const host = el("div", { id: "triage-widget-host" });
@@ -236,63 +246,119 @@
     launcher.focus();
   }
 
-  function feedbackRow(answerId) {
-    const status = el("span", { class: "rate-status", "aria-live": "polite" });
-    const buttons = [];
-    async function rate(rating, btn) {
-      buttons.forEach((b) => (b.disabled = true));
-      try {
-        await api("/v1/feedback", { answer_id: answerId, rating });
-        btn.setAttribute("aria-pressed", "true");
-        status.textContent = "Thanks for the feedback.";
-      } catch (e) {
-        buttons.forEach((b) => (b.disabled = false));
-        status.textContent = "Feedback not saved: " + e.message;
-        status.setAttribute("role", "alert");
-      }
-    }
-    for (const [rating, icon, word, label] of [["up", "👍", "Yes", "Helpful"], ["down", "👎", "No", "Not helpful"]]) {
-      const b = el("button", { type: "button", class: "rate", "aria-label": label, "aria-pressed": "false", title: label },
-        el("span", { "aria-hidden": "true" }, icon + " " + word));
-      b.addEventListener("click", () => rate(rating, b));
-      buttons.push(b);
-    }
-    return el("div", { class: "feedback" }, el("span", {}, "Was this helpful?"), ...buttons, status);
+  function thumb(down) {
+    const svg = icon("M2 21h4V9H2v12zm20-11a2 2 0 0 0-2-2h-6.3l1-4.6v-.3c0-.4-.2-.8-.4-1.1L13.2 1 6.6 7.6C6.2 8 6 8.5 6 9v10a2 2 0 0 0 2 2h9c.8 0 1.5-.5 1.8-1.2l3-7.1c.1-.2.2-.5.2-.7v-2z", "16", "thumb");
+    if (down) svg.setAttribute("transform", "rotate(180)");
+    return svg;
   }
 
-  function sources(f) {
-    if (!f.citations || !f.citations.length) return null;
-    const title = (f.verdict === "unknown" ? "Closest passages (they do not decide it) — " : "Sources — ") +
-      providerName(f.provider) + " (" + f.citations.length + ")";
-    const list = el("ol", {});
-    for (const c of f.citations) {
-      list.append(el("li", {},
-        el("blockquote", { class: "quote" }, c.quote),
-        el("div", { class: "where" }, [c.title, c.section].filter(Boolean).join(" › ")),
-        safeUrl(c.url) ? link(c.url, "Open the source document") : null));
+  // 👍/👎 (re-rating replaces the earlier rating on the server), and after 👎 an optional
+  // comment, sent as the same rating with the comment.
+  function feedbackRow(answerId) {
+    const status = el("span", { class: "rate-status", "aria-live": "polite" });
+    const buttons = {};
+    const comment = el("textarea", { class: "comment-input", rows: "2", maxlength: "4000",
+      "aria-label": "What was wrong? (optional)", placeholder: "What was wrong? (optional)" });
+    const commentSend = el("button", { type: "submit", class: "comment-send" }, "Send comment");
+    const commentForm = el("form", { class: "comment", hidden: true }, comment, commentSend);
+    async function rate(rating, note) {
+      Object.values(buttons).forEach((b) => (b.disabled = true));
+      commentSend.disabled = true;
+      status.removeAttribute("role");
+      try {
+        await api("/v1/feedback", note ? { answer_id: answerId, rating, comment: note } : { answer_id: answerId, rating });
+        for (const [r, b] of Object.entries(buttons)) b.setAttribute("aria-pressed", String(r === rating));
+        commentForm.hidden = rating !== "down" || Boolean(note);
+        status.textContent = note ? "Thanks — your comment is saved." : "Thanks for the feedback.";
+        if (!commentForm.hidden) comment.focus();
+      } catch (e) {
+        status.textContent = "Feedback not saved: " + e.message;
+        status.setAttribute("role", "alert");
+      } finally {
+        Object.values(buttons).forEach((b) => (b.disabled = false));
+        commentSend.disabled = false;
+      }
     }
-    return el("details", { class: "sources" }, el("summary", {}, title), list);
+    for (const [rating, word, label] of [["up", "Yes", "Helpful"], ["down", "No", "Not helpful"]]) {
+      const b = el("button", { type: "button", class: "rate", "aria-label": label, "aria-pressed": "false", title: label },
+        thumb(rating === "down"), el("span", { "aria-hidden": "true" }, word));
+      b.addEventListener("click", () => rate(rating));
+      buttons[rating] = b;
+    }
+    commentForm.addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      if (comment.value.trim()) rate("down", comment.value.trim());
+    });
+    return el("div", { class: "feedback" }, el("span", {}, "Was this helpful?"), buttons.up, buttons.down, status, commentForm);
+  }
+
+  function citation(c, inline) {
+    return el(inline ? "figure" : "li", { class: inline ? "cite first" : "cite" },
+      el("blockquote", { class: "quote" }, c.quote),
+      el("div", { class: "where" }, [c.title, c.section].filter(Boolean).join(" › ")),
+      safeUrl(c.link || c.url) ? link(c.link || c.url, "Open this section of the source") : null);
+  }
+
+  // A decided finding shows its first (deciding) quote inline, the rest collapsed; an
+  // undecided one only collapsed passages, said not to decide it.
+  function sources(f) {
+    const cites = f.citations || [];
+    const decided = f.verdict !== "unknown";
+    const rest = decided ? cites.slice(1) : cites;
+    const out = [];
+    if (decided && cites.length) out.push(citation(cites[0], true));
+    if (rest.length) {
+      const title = (decided ? "More sources" : "Closest passages (they do not decide it)") + " — " +
+        providerName(f.provider) + " (" + rest.length + ")";
+      out.push(el("details", { class: "sources" }, el("summary", {}, title),
+        el("ol", {}, ...rest.map((c) => citation(c, false)))));
+    }
+    return out;
+  }
+
+  function badgeText(f) {
+    const base = LABEL[f.verdict] || f.verdict;
+    return f.escalate && f.verdict !== "unknown" ? base + CHECK : base;
+  }
+
+  // The answer text as the core composes it: a paragraph per finding (its bold
+  // "<vendor>: <label>." lead, which the badge says, dropped), then the one "Needs a human"
+  // line when it escalates. null when the text has another shape.
+  function paragraphs(data) {
+    const parts = String(data.answer || "").split(/\n\n/);
+    const n = data.findings.length;
+    if (!n || (parts.length !== n && parts.length !== n + 1)) return null;
+    return {
+      // the source link goes with the quote shown inline below, not twice
+      texts: parts.slice(0, n).map((p) => p.replace(/^\*\*[^*\n]+\*\*\s*/, "").replace(/\s*Source: \[[^\]]*\]\([^)\s]*\)\.$/, "")),
+      human: parts.length > n ? parts[n].replace(/^_+|_+$/g, "").replace(/^Needs a human:\s*/, "") : null,
+    };
   }
 
   function answerMessage(data) {
     const msg = el("div", { class: "msg bot answer" });
     const badges = el("div", { class: "badges" });
     for (const f of data.findings) {
-      badges.append(el("span", { class: "badge", "data-verdict": f.verdict, "data-provider": f.provider },
-        el("span", { class: "badge-name" }, providerName(f.provider) + ": "), LABEL[f.verdict] || f.verdict));
+      badges.append(el("span", { class: "badge", "data-verdict": f.verdict, "data-provider": f.provider,
+        "data-escalate": f.escalate ? "true" : null },
+        el("span", { class: "badge-name" }, providerName(f.provider) + ": "), badgeText(f)));
     }
     msg.append(badges);
     if (data.resolved_question && data.resolved_question !== data.question) {
       msg.append(el("p", { class: "resolved" }, "Answered as: “" + data.resolved_question + "”"));
     }
+    const parts = paragraphs(data);
+    if (!parts) msg.append(richText(data.answer));
+    data.findings.forEach((f, i) => {
+      const box = el("section", { class: "finding", "data-provider": f.provider, "data-verdict": f.verdict,
+        "data-escalate": f.escalate ? "true" : null });
+      if (parts) box.append(el("h3", { class: "finding-name" }, providerName(f.provider)), richText(parts.texts[i]));
+      box.append(...sources(f));
+      msg.append(box);
+    });
     if (data.escalate) {
-      msg.append(el("p", { class: "human", role: "note" },
-        el("strong", {}, "Needs a human. "), "A vendor's policy does not clearly decide this — a support engineer should review it."));
-    }
-    msg.append(richText(data.answer));
-    for (const f of data.findings) {
-      const s = sources(f);
-      if (s) msg.append(s);
+      msg.append(el("p", { class: "human", role: "note" }, el("strong", {}, "Needs a human: "),
+        (parts && parts.human) || "the policies do not clearly decide this."));
     }
     msg.append(feedbackRow(data.answer_id));
     return msg;
