@@ -5,7 +5,8 @@ The public API is what ``__all__`` lists: open a :class:`Bot` once
 :class:`Answer`; every front end (CLI, HTTP API, Slack, batch) is a thin adapter over it.
 
 Layout (imports only go down this list): ``bot.apps`` (front ends) → ``bot.runtime`` (what a
-running service needs around the engine) → ``bot.engine`` (corpus, index, retrieval, verdicts).
+running service needs around the engine) → ``bot.engine`` (corpus, index, retrieval, verdicts);
+``bot.integrations`` (LangChain) sits beside the front ends, over the engine, imported by none.
 Names are loaded on first use, so ``import bot`` stays cheap.
 """
 

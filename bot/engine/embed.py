@@ -30,7 +30,7 @@ from .text import tokens
 
 __all__ = [
     "Embedder", "OnnxEmbedder", "SentenceTransformerEmbedder", "HashEmbedder", "CountingEmbedder", "MINILM_ID",
-    "DEFAULT_ONNX_DIR", "export_onnx", "onnx_export_dir", "get_embedder", "model_id_for", "chroma_embedding_function", "langchain_embeddings",
+    "DEFAULT_ONNX_DIR", "export_onnx", "onnx_export_dir", "get_embedder", "model_id_for", "chroma_embedding_function",
 ]
 
 MINILM_ID = "sentence-transformers/all-MiniLM-L6-v2"
@@ -373,17 +373,3 @@ def chroma_embedding_function(embedder: Embedder):
             return "cosine"
 
     return _EF(embedder)
-
-
-def langchain_embeddings(embedder: Embedder):
-    """A LangChain ``Embeddings`` over our embedder (for LangChain vector stores/chains)."""
-    from langchain_core.embeddings import Embeddings
-
-    class _LC(Embeddings):
-        def embed_documents(self, texts: list[str]) -> list[list[float]]:
-            return embedder.embed(texts).tolist()
-
-        def embed_query(self, text: str) -> list[float]:
-            return embedder.embed([text])[0].tolist()
-
-    return _LC()

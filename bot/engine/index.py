@@ -272,14 +272,6 @@ class Index:
             query_embeddings=[vec.tolist()], n_results=max(1, n), where=where, include=["distances"]
         )
 
-    def langchain_vectorstore(self, embedder: Embedder):
-        """The chunks collection as a LangChain ``VectorStore`` (langchain-chroma)."""
-        from langchain_chroma import Chroma
-
-        from .embed import langchain_embeddings
-
-        return Chroma(client=self.client, collection_name="chunks", embedding_function=langchain_embeddings(embedder))
-
 
 def info_of(manifest: dict, chunk_counts: dict[str, int]) -> dict:
     """What `triage providers` and ``GET /v1/providers`` show of a build: its id and time,

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+from .claims import drop_claims
 from .providers import ProviderNames
 from .text import STOPWORDS, normalize, stem, tokens, words
 from .types import Provider
@@ -223,6 +224,7 @@ class Query:
     retained: float = 1.0  # cosine(question, reduced): how much meaning the corpus vocabulary keeps
     info_request: bool = False  # asks for a fact (price, date, region), not about support
     modifiers: tuple[tuple[str, str, str], ...] = ()  # (modifier stem, head stem, modifier as typed)
+    claims: tuple[str, ...] = ()  # ids of the claim rules that cut a sentence from the ask (bot.engine.claims)
 
 
 def modifier_pairs(text: str, chain: bool = True) -> tuple[tuple[str, str, str], ...]:
@@ -313,15 +315,18 @@ class QueryAnalyzer:
         return re.sub(r"[A-Za-z]{5,}", sub, text)
 
     def analyze(self, question: str) -> Query:
-        """Step 1: strip the ticket's noise and fix typos; step 2: the subject terms, tool
-        names and the reduced question; step 3: what the ticket says about documentation."""
-        focus = self._fix_typos(question_sentences(strip_noise(question)))
+        """Step 0: cut what the ticket claims the policy says (:mod:`bot.engine.claims`: not
+        evidence, and its vendor names must not widen the scope); step 1: strip the ticket's
+        noise and fix typos; step 2: the subject terms, tool names and the reduced question;
+        step 3: what the ticket says about documentation."""
+        ask = drop_claims(question)
+        focus = self._fix_typos(question_sentences(strip_noise(ask.text)))
         toks = tokens(focus)
         asserts_docs, negates_docs = self._docs_claims(focus, toks)
         return Query(
             original=question,
             text=focus[:2000],
-            mentioned=self.mentioned(question),
+            mentioned=self.mentioned(ask.text),
             terms=self._terms(focus),
             all_tokens=tuple(toks),
             asserts_docs=asserts_docs,
@@ -331,6 +336,7 @@ class QueryAnalyzer:
             reduced=self._reduced(focus),
             info_request=is_info_request(focus),
             modifiers=modifier_pairs(self._strip_names(focus, fill=",")),
+            claims=ask.dropped,
         )
 
     def _terms(self, focus: str) -> tuple[str, ...]:

@@ -119,26 +119,3 @@ class HybridRetriever:
                 for r, (cid, s) in enumerate(ranked)
             ]
         return out
-
-
-def langchain_retriever(bot, provider: str | None = None):
-    """The bot's hybrid retriever as a LangChain ``BaseRetriever`` (documents carry citations)."""
-    from langchain_core.documents import Document as LCDocument
-    from langchain_core.retrievers import BaseRetriever
-
-    class _Retriever(BaseRetriever):
-        def _get_relevant_documents(self, query: str, *, run_manager=None) -> list[LCDocument]:
-            docs = []
-            for p, hits in bot.search(query, provider=provider).items():
-                for h in hits:
-                    c = h.chunk
-                    meta = bot.index.docs[c.doc_id]
-                    docs.append(
-                        LCDocument(
-                            page_content=c.embed_text(),
-                            metadata={"provider": p, "doc": c.doc_id, "title": meta["title"], "url": meta["url"], "section": c.section, "start": c.start, "end": c.end, "score": h.score},
-                        )
-                    )
-            return docs
-
-    return _Retriever()

@@ -105,7 +105,8 @@ class Explanation:
         the reader's decision, and the ``top`` candidates with their ranks and scores."""
         q = self.query
         ask = {"text": q.text, "terms": list(q.terms), "names": list(q.names), "fact_request": q.info_request,
-               "support_intent": q.support_intent, "asserts_docs": q.asserts_docs, "retained": round(q.retained, 3)}
+               "support_intent": q.support_intent, "asserts_docs": q.asserts_docs, "retained": round(q.retained, 3),
+               "claims_dropped": list(q.claims)}
         return {"ask": ask, "vendors": [self._vendor(v, top) for v in self.vendors]}
 
     def _vendor(self, v: VendorTrace, top: int) -> dict:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
+from .claims import drop_claims
 from .errors import InputError
 from .providers import ProviderNames
 from .query import strip_noise
@@ -432,8 +433,9 @@ def prepare(
         text = text[:limit]
         notes = (f"ticket text trimmed from {len(ticket_text):,} to {limit:,} characters",)
     pid = names.resolve(provider)
-    mentioned = names.mentioned(text)
-    questions = _questions(text, has_subject) if split else ()
+    ask = drop_claims(text).text  # what the ticket claims the policy says names no vendor and asks nothing
+    mentioned = names.mentioned(ask)
+    questions = _questions(ask, has_subject) if split else ()
     scope = pid or (mentioned[0] if len(mentioned) == 1 else None)
     return Prepared(text, pid, mentioned, questions, scope if questions else None, notes)
 

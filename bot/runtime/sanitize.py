@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 
+from ..engine.claims import drop_claims
 from ..engine.errors import TooLargeError
 
 # Unicode's Cf (format) category, as ranges (checked against unicodedata by the tests).
@@ -55,39 +56,13 @@ def clean_input(text: str) -> str:
     return _CONTROL.sub(" ", text)
 
 
-# Instructions addressed to the bot rather than questions about support: "ignore previous
-# instructions", "say covered", a "system:" line. The core generates no text, so they cannot
-# make it say anything — but their words dilute the question like any other noise, so each is
-# cut from where it starts to the end of its sentence (or line).
-_INSTRUCTION = re.compile(
-    r"""(?imx)
-    \b(?:ignore|disregard|forget|override)\s+(?:(?:all|any|the|your|my|of|these|those)\s+){0,3}
-        (?:previous|prior|above|earlier|preceding|system|original|your)\s+(?:\w+\s+)?
-        (?:instructions?|prompts?|rules|directions|guidelines|context|messages?)\b
-  | \b(?:new|updated|real)\s+instructions?\s*:
-  | \byou\s+(?:must|have\s+to|are\s+required\s+to|should)\s+(?:always\s+)?(?=say|answer|respond|reply|output|classify|mark)
-  | \b(?:say|answer|respond|reply|output|print|return|classify\s+(?:it|this)\s+as|mark\s+(?:it|this)\s+as)\s*
-        (?:with\s+|that\s+(?:it\s+is\s+|it's\s+)?)?[:"'“‘]?\s*
-        (?:covered|not[- ]covered|supported|unsupported|best[- ]effort|unknown)\b
-  | ^[ \t]*(?:system|assistant|developer)[ \t]*:
-    """
-)
-_SENTENCE_END = re.compile(r"[.!?](?=\s|$)|\n")
-
-
 def drop_instructions(text: str) -> str:
-    """``text`` without instructions aimed at the bot (see above); unchanged if nothing else is left."""
-    out, pos = [], 0
-    for m in _INSTRUCTION.finditer(text):
-        if m.start() < pos:
-            continue
-        end = _SENTENCE_END.search(text, m.end())
-        out.append(text[pos : m.start()])
-        pos = end.end() if end else len(text)
-    if not out:
-        return text
-    kept = "".join(out) + text[pos:]
-    return kept.strip() if kept.strip() else text
+    """``text`` without sentences aimed at the bot ("ignore previous instructions", "say
+    covered", a "system:" line) or claiming a verdict ("the correct answer is: covered"): the
+    engine's named rules (:mod:`bot.engine.claims`, matched after NFKC, so full-width letters
+    do not hide them), applied here too so what is stored and echoed as answered is what was
+    answered. Unchanged if nothing else is left."""
+    return drop_claims(text).text
 
 
 def clean_question(text: str) -> str:

@@ -17,7 +17,6 @@ from bot.engine.embed import (
     onnx_export_dir,
     chroma_embedding_function,
     get_embedder,
-    langchain_embeddings,
 )
 from bot.engine.errors import InputError
 
@@ -61,19 +60,6 @@ def test_get_embedder_shares_one_instance_per_name():
     assert get_embedder("hash") is get_embedder("hash")
     with pytest.raises(InputError, match="unknown embedder"):
         get_embedder("word2vec")
-
-
-def test_langchain_embeddings_adapter():
-    e = HashEmbedder()
-    lc = langchain_embeddings(e)
-    from langchain_core.embeddings import Embeddings
-
-    assert isinstance(lc, Embeddings)
-    docs = lc.embed_documents(["Istio service mesh", "node pools"])
-    assert isinstance(docs, list) and len(docs) == 2 and all(isinstance(x, list) and len(x) == 384 for x in docs)
-    assert np.allclose(docs, HashEmbedder().embed(["Istio service mesh", "node pools"]))
-    q = lc.embed_query("Istio service mesh")
-    assert isinstance(q[0], float) and np.allclose(q, docs[0])
 
 
 def test_chroma_embedding_function_adapter():

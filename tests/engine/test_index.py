@@ -283,25 +283,6 @@ def test_auto_index_refreshes_a_stale_index_after_an_edit(hash_index):
     assert staleness(read_manifest(hash_index.index_dir), hash_index.corpus_dir, hash_index.embedder.model_id) == []
 
 
-# ------------------------------------------------------------------------------ LangChain
-
-
-def test_langchain_vectorstore_similarity_search(hash_env):
-    index = Index.open(hash_env.index_dir)
-    vs = index.langchain_vectorstore(hash_env.embedder)
-    from langchain_core.vectorstores import VectorStore
-
-    assert isinstance(vs, VectorStore)
-    docs = vs.similarity_search("Istio", k=2)
-    assert len(docs) == 2
-    assert {d.metadata["provider"] for d in docs} == {"aks", "oke"}
-    for d in docs:
-        assert "Istio" in d.page_content
-        assert d.metadata["section"] and d.metadata["end"] > d.metadata["start"]
-    only_oke = vs.similarity_search("Istio", k=2, filter={"provider": "oke"})
-    assert [d.metadata["provider"] for d in only_oke] == ["oke", "oke"]
-
-
 def test_records_round_trip_through_the_index(hash_env):
     index = Index.open(hash_env.index_dir)
     doc = index.docs["aks/support-policies"]

@@ -1,5 +1,6 @@
-"""The house rules that keep the layout readable: imports go one way (apps → runtime → engine),
-the engine pulls in no web or chat framework, and no code depends on where this checkout sits."""
+"""The house rules that keep the layout readable: imports go one way (apps → runtime → engine;
+integrations → engine, and nothing imports the integrations), the engine pulls in no web, chat
+or LLM framework, and no code depends on where this checkout sits."""
 
 from __future__ import annotations
 
@@ -15,9 +16,13 @@ from conftest import REPO, clean_env
 
 BOT = REPO / "bot"
 # what each layer may not import (its own package's names, resolved from relative imports)
+LLM = ("langchain", "langchain_core", "langgraph")  # only bot.integrations may load these
+FRONT_ENDS = ("fastapi", "starlette", "uvicorn", "slack_bolt", "slack_sdk", "typer")
 FORBIDDEN = {
-    "engine": ("bot.apps", "bot.runtime", "fastapi", "starlette", "uvicorn", "slack_bolt", "slack_sdk", "typer"),
-    "runtime": ("bot.apps", "slack_bolt", "typer"),
+    "engine": ("bot.apps", "bot.runtime", "bot.integrations", *FRONT_ENDS, *LLM),
+    "runtime": ("bot.apps", "bot.integrations", "slack_bolt", "typer", *LLM),
+    "apps": ("bot.integrations", *LLM),
+    "integrations": ("bot.apps", "bot.runtime", *FRONT_ENDS),
 }
 
 
@@ -50,8 +55,8 @@ def test_importing_the_engine_loads_no_front_end():
     """The same rule, at run time: the engine's whole import graph, in a fresh interpreter."""
     code = (
         "import sys, bot, bot.engine.service, bot.engine.evaluate, bot.engine.tickets\n"
-        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('fastapi', 'starlette', 'uvicorn', 'slack_bolt', 'slack_sdk', 'typer')"
-        " or m.startswith(('bot.apps', 'bot.runtime')))\n"
+        f"bad = sorted(m for m in sys.modules if m.split('.')[0] in {FRONT_ENDS + LLM!r}"
+        " or m.startswith(('bot.apps', 'bot.runtime', 'bot.integrations')))\n"
         "print(','.join(bad))"
     )
     p = subprocess.run([sys.executable, "-c", code], env=clean_env(), cwd=REPO, capture_output=True, text=True, timeout=120)

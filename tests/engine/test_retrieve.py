@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bot.engine.retrieve import RRF_K, Hit, langchain_retriever, rrf
+from bot.engine.retrieve import RRF_K, Hit, rrf
 from bot.engine.text import tokens
 
 THIRD_PARTY = "Third-party open-source projects"
@@ -103,26 +103,3 @@ def test_the_best_exact_term_match_survives_fusion_when_dense_misses_it(hash_bot
     hits = retriever.retrieve(vec, toks, ["aks"])["aks"]
     assert hits[0].chunk.id != best.id
     assert best.id in [h.chunk.id for h in hits]
-
-
-# ------------------------------------------------------------------------------ LangChain
-
-
-def test_langchain_retriever_returns_documents_with_citation_metadata(hash_bot):
-    from langchain_core.documents import Document
-    from langchain_core.retrievers import BaseRetriever
-
-    r = langchain_retriever(hash_bot)
-    assert isinstance(r, BaseRetriever)
-    docs = r.invoke("Is Istio supported?")
-    assert docs and all(isinstance(d, Document) for d in docs)
-    assert {d.metadata["provider"] for d in docs} == {"aks", "oke"}
-    urls = {p: hash_bot.index.docs[d]["url"] for p, d in (("aks", "aks/support-policies"), ("oke", "oke/support-shared-responsibilities"))}
-    for d in docs:
-        m = d.metadata
-        assert m["url"] == urls[m["provider"]]
-        assert isinstance(m["section"], str)
-        assert m["title"] and m["end"] > m["start"]
-    assert any(THIRD_PARTY in d.page_content and "Istio" in d.page_content for d in docs if d.metadata["provider"] == "aks")
-    scoped = langchain_retriever(hash_bot, provider="aks").invoke("Is Istio supported?")
-    assert scoped and {d.metadata["provider"] for d in scoped} == {"aks"}
