@@ -12,7 +12,9 @@ warm-up and then a measured period. Each client picks, per request:
 * 20 % POST /v1/feedback — a rating of an answer id handed out earlier in the run.
 
 Reported for the measured period (requests that started in it): throughput, p50/p95/p99 per
-endpoint and overall, errors (count and the first messages), and the server's RSS
+endpoint and overall, errors (count and the first messages), requests the server shed with
+429 + Retry-After (a polite client waits that long and goes on; counted apart, not as errors,
+and left out of the latencies), and the server's RSS
 (/proc/<pid>/status VmRSS) at the end of the warm-up and at the end: growth must stay within
 --max-rss-growth (10 %). Exit code 1 when it does not or when any request failed. The warm-up
 is 30 s by default: under this mix the server's RSS reaches its working set (model activations
@@ -117,12 +119,16 @@ class Run:
         self.answer_ids: deque[str] = deque(maxlen=5000)
         self.lat: dict[str, list[float]] = {e: [] for e in ENDPOINTS}
         self.errors: dict[str, int] = {e: 0 for e in ENDPOINTS}
+        self.shed: dict[str, int] = {e: 0 for e in ENDPOINTS}  # 429 + Retry-After: back-pressure, honoured
         self.first_errors: list[str] = []
         self.warmup_requests = 0
 
-    def note(self, endpoint: str, started: float, seconds: float, error: str | None) -> None:
+    def note(self, endpoint: str, started: float, seconds: float, error: str | None, shed: bool = False) -> None:
         if started < self.warm_until:
             self.warmup_requests += 1
+            return
+        if shed:
+            self.shed[endpoint] += 1
             return
         self.lat[endpoint].append(seconds)
         if error:
@@ -153,10 +159,12 @@ async def client(run: Run, url: str, headers: dict[str, str], seed: int) -> None
                 endpoint, path = "feedback", "/v1/feedback"
                 body = {"answer_id": rnd.choice(run.answer_ids), "rating": rnd.choice(("up", "down")), "comment": "load test"}
             t0 = time.monotonic()
-            error = None
+            error, wait = None, 0.0
             try:
                 r = await c.post(path, json=body)
-                if r.status_code not in (200, 201):
+                if r.status_code == 429 and r.headers.get("retry-after", "").isdigit():
+                    wait = float(r.headers["retry-after"])  # the server sheds work: a polite client waits
+                elif r.status_code not in (200, 201):
                     error = f"{r.status_code} {r.text[:160]}"
                 elif endpoint == "ask":
                     run.answer_ids.append(r.json()["answer_id"])
@@ -164,7 +172,9 @@ async def client(run: Run, url: str, headers: dict[str, str], seed: int) -> None
                     run.answer_ids.extend(a["answer_id"] for a in r.json()["answers"] if "answer_id" in a)
             except (httpx.HTTPError, ValueError, KeyError) as e:
                 error = f"{type(e).__name__}: {e}"
-            run.note(endpoint, t0, time.monotonic() - t0, error)
+            run.note(endpoint, t0, time.monotonic() - t0, error, shed=bool(wait))
+            if wait:
+                await asyncio.sleep(min(wait, max(0.0, run.end_at - time.monotonic())))
 
 
 async def drive(run: Run, url: str, headers: dict[str, str], pid: int) -> dict:
@@ -191,7 +201,7 @@ def summarise(run: Run, rss: dict, seconds: float, cpu_client: float, ready_s: f
         lat = run.lat[e]
         everything += lat
         per[e] = {
-            "requests": len(lat), "errors": run.errors[e], "rps": len(lat) / seconds,
+            "requests": len(lat), "errors": run.errors[e], "shed_429": run.shed[e], "rps": len(lat) / seconds,
             "p50_ms": _pct(lat, 0.5) * 1000, "p95_ms": _pct(lat, 0.95) * 1000, "p99_ms": _pct(lat, 0.99) * 1000,
         }
     mbs = [mb for _, mb in rss["samples"]] or [rss["rss_end"]]
@@ -207,7 +217,7 @@ def summarise(run: Run, rss: dict, seconds: float, cpu_client: float, ready_s: f
         "warmup_requests": run.warmup_requests,
         "endpoints": per,
         "overall": {
-            "requests": len(everything), "errors": sum(run.errors.values()), "rps": len(everything) / seconds,
+            "requests": len(everything), "errors": sum(run.errors.values()), "shed_429": sum(run.shed.values()), "rps": len(everything) / seconds,
             "tickets_per_s": per["classify"]["requests"] * run.args.classify_size / seconds,
             "p50_ms": _pct(everything, 0.5) * 1000, "p95_ms": _pct(everything, 0.95) * 1000, "p99_ms": _pct(everything, 0.99) * 1000,
         },
@@ -223,9 +233,9 @@ def summarise(run: Run, rss: dict, seconds: float, cpu_client: float, ready_s: f
 def render(rep: dict) -> None:
     print(f"{rep['clients']} clients, {rep['warmup_seconds']:g}s warm-up then {rep['seconds']:.0f}s measured; {rep['cpus']} CPUs; "
           f"mix {', '.join(f'{k} {v:g}%' for k, v in rep['mix_percent'].items())} (classify: {rep['classify_size']} tickets)")
-    print(f"{'':10}{'requests':>9}{'req/s':>8}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'errors':>8}")
+    print(f"{'':10}{'requests':>9}{'req/s':>8}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'errors':>8}{'shed 429':>10}")
     for name, m in [*rep["endpoints"].items(), ("overall", rep["overall"])]:
-        print(f"{name:10}{m['requests']:9d}{m['rps']:8.1f}{m['p50_ms']:9.0f}{m['p95_ms']:9.0f}{m['p99_ms']:9.0f}{m['errors']:8d}")
+        print(f"{name:10}{m['requests']:9d}{m['rps']:8.1f}{m['p50_ms']:9.0f}{m['p95_ms']:9.0f}{m['p99_ms']:9.0f}{m['errors']:8d}{m['shed_429']:10d}")
     r = rep["rss_mb"]
     ok = r["growth_percent"] <= rep["rss_limit_percent"]
     print(f"tickets classified: {rep['overall']['tickets_per_s']:.1f}/s; load generator CPU: {rep['load_generator_cpu_seconds']:.1f}s")
