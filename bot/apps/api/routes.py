@@ -25,7 +25,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Streamin
 from ...engine.errors import InputError
 from ...runtime.auth import key_value
 from ...runtime.config import Settings
-from ...runtime.feedback import AnswerRecord, FeedbackStore
+from ...runtime.feedback import AnswerRecord
 from ...runtime.sanitize import check_raw, clean_input, drop_instructions
 from .schemas import API_ERRORS, AskIn, AskOut, ErrorOut, FeedbackIn, FeedbackOut, ReloadOut, _errors
 from .state import AppState
