@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -20,6 +21,9 @@ class EngineSettings(BaseSettings):
     index_dir: Path = Field(ROOT / "index", description="Folder holding the built index.")
     embedder: str = Field("minilm", description="'minilm' (the packaged all-MiniLM-L6-v2 through ONNX Runtime), 'minilm-torch' (the same through sentence-transformers) or 'hash' (fast fake for tests).")
     onnx_dir: Path = Field(ROOT / "models" / "onnx", description="Where the ONNX export of the embedding model is kept (made once from the packaged model, at install time or on first use).")
+    vector_store: Literal["auto", "chroma", "exact"] = Field(
+        "auto", description="Dense search through 'chroma' (the index of record) or 'exact' (cosine over the build's vectors.npz, "
+        "no chromadb import: a one-shot process starts ~1.1 s sooner); 'auto': exact for one-shot `triage ask`, Chroma elsewhere.")
     auto_index: bool = Field(True, description="Build a missing index / refresh a stale one on first use.")
     max_question_chars: int = Field(4000, description="Longer questions are rejected (tickets are trimmed instead).")
     max_ticket_chars: int = Field(50000, description="Ticket text beyond this is trimmed with a note.")

@@ -26,6 +26,7 @@ from typing import Any, Callable, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
+from .manifest import EMBEDDERS, MINILM_ID, model_id_for  # noqa: F401 (re-exported)
 from .text import tokens
 
 __all__ = [
@@ -33,7 +34,6 @@ __all__ = [
     "DEFAULT_ONNX_DIR", "export_onnx", "onnx_export_dir", "get_embedder", "model_id_for", "chroma_embedding_function",
 ]
 
-MINILM_ID = "sentence-transformers/all-MiniLM-L6-v2"
 DEFAULT_ONNX_DIR = Path(__file__).resolve().parents[2] / "models" / "onnx"
 ONNX_FORMAT = 1
 _MAX_SEQ_LENGTH = 256  # sentence-transformers' max_seq_length for this model (sentence_bert_config.json)
@@ -312,19 +312,6 @@ class CountingEmbedder:
 
 _shared: dict[tuple[str, str], Embedder] = {}
 _shared_lock = threading.Lock()
-EMBEDDERS = ("minilm", "minilm-torch", "hash")
-
-
-def model_id_for(name: str) -> str:
-    """The ``model_id`` the embedder ``name`` will have, without loading it (staleness checks)."""
-    ids = {"minilm": MINILM_ID, "minilm-torch": MINILM_ID, "hash": HashEmbedder().model_id}
-    if name not in ids:
-        from .errors import InputError
-
-        raise InputError(f"unknown embedder {name!r}", hint=f"use one of {', '.join(EMBEDDERS)}")
-    return ids[name]
-
-
 def get_embedder(name: str, onnx_dir: Path | None = None, notify: Callable[[str], None] | None = None) -> Embedder:
     """One embedder per process, name and ONNX folder: the model loads once.
 

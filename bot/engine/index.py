@@ -7,6 +7,7 @@ Layout of the index folder::
       builds/<id>/
         chroma/            Chroma PersistentClient (collections "chunks" and "units", cosine)
         records.jsonl      chunk and unit records (spans, headings, offsets)
+        vectors.npz        the same vectors as the collections, in record order (exact search)
         manifest.json      corpus file hashes, model id, chunker version, counts (written last)
       .lock                held (flock, with the builder's pid) while a build runs
 
@@ -14,6 +15,11 @@ A build is written beside the current one and only then made current, so a crash
 ``kill -9`` mid-build leaves the previous index answering; the next build removes the half
 build, and the kernel drops a dead builder's lock with its process. Embeddings are keyed by the
 hash of (model, text): unchanged chunks are copied from the previous build, never re-embedded.
+
+Dense search goes through one of two stores over the same vectors (:data:`STORES`): Chroma, the
+index of record, which a long-running server opens; or an exact cosine search over
+``vectors.npz``, which a one-shot process (`triage ask`) opens because importing chromadb and
+opening its client cost it about 1.1 s of a 2 s start (measured; see README "Cold starts").
 
 An open :class:`Index` holds a shared flock on its build folder until :meth:`Index.close` (or
 until it is garbage-collected): a build in use by any process is never collected, so a server
@@ -43,9 +49,11 @@ import numpy as np
 from .corpus import CHUNKER_VERSION, chunk_corpus, load_corpus, providers_of
 from .embed import Embedder
 from .errors import BotError, CorpusError, IndexCorruptError, IndexMissingError, IndexWriteError
+from .manifest import FORMAT, _read_current, corpus_state, describe, info_of, read_manifest, staleness  # noqa: F401 (re-exported)
 from .types import Chunk, Document, Provider, Span, Unit
 
-FORMAT = 1
+VECTORS_FILE = "vectors.npz"
+STORES = ("chroma", "exact")
 _open_lock = threading.Lock()
 
 
@@ -86,75 +94,6 @@ class BuildReport:
 # ---------------------------------------------------------------------------- reading
 
 
-_BUILD_ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z_-]{0,63}")
-
-
-def _read_current(index_dir: Path) -> str | None:
-    """The build id named by CURRENT; None when there is no CURRENT or it is empty.
-
-    Raises IndexCorruptError when CURRENT holds anything but a build id (binary junk, a path)."""
-    try:
-        raw = (Path(index_dir) / "CURRENT").read_bytes()
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    except OSError as e:
-        raise IndexCorruptError(f"cannot read {Path(index_dir) / 'CURRENT'} ({e})", hint="run `triage index` to rebuild it") from None
-    text = raw.decode("utf-8", errors="replace").strip()
-    if not text:
-        return None
-    if not _BUILD_ID.fullmatch(text):
-        shown = text if len(text) <= 40 else text[:40] + "…"
-        raise IndexCorruptError(
-            f"{Path(index_dir) / 'CURRENT'} does not name a build ({shown!r})", hint="run `triage index` to rebuild it"
-        )
-    return text
-
-
-def read_manifest(index_dir: Path) -> dict | None:
-    """The manifest of the current build, or None when there is no usable build."""
-    try:
-        bid = _read_current(index_dir)
-    except IndexCorruptError:
-        return None
-    if not bid:
-        return None
-    try:
-        return json.loads((index_dir / "builds" / bid / "manifest.json").read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
-
-
-def corpus_state(corpus_dir: Path) -> dict[str, str]:
-    """{relative path: sha256} of the corpus files, for staleness checks."""
-    from .corpus import corpus_files
-
-    root = corpus_dir
-    return {
-        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in corpus_files(root)
-    }
-
-
-def staleness(manifest: dict, corpus_dir: Path, model_id: str) -> list[str]:
-    """Reasons the index no longer matches corpus/model (empty list: up to date)."""
-    reasons = []
-    if manifest.get("format") != FORMAT or manifest.get("chunker") != CHUNKER_VERSION:
-        reasons.append("index format changed")
-    if manifest.get("model_id") != model_id:
-        reasons.append(f"built with {manifest.get('model_id')}, now using {model_id}")
-    try:
-        now = corpus_state(corpus_dir)
-    except BotError as e:
-        return reasons + [str(e)]
-    old = manifest.get("files", {})
-    added = sorted(set(now) - set(old))
-    removed = sorted(set(old) - set(now))
-    changed = sorted(p for p in set(now) & set(old) if now[p] != old[p])
-    for label, items in (("new", added), ("removed", removed), ("changed", changed)):
-        if items:
-            reasons.append(f"{label}: {', '.join(items)}")
-    return reasons
-
-
 def _hold_build(build: Path) -> int:
     """A shared flock on a build folder: `_collect_garbage` leaves it alone while held."""
     fd = os.open(build, os.O_RDONLY | os.O_DIRECTORY)
@@ -166,18 +105,28 @@ def _hold_build(build: Path) -> int:
     return fd
 
 
-def _release(client: Any, fd: int | None, copy: Path | None = None) -> None:
-    """Close a Chroma client (Chroma stops the path's shared system with its last client),
-    drop the hold on its build folder and remove the temporary copy it was opened from."""
+def _release(store: Any, fd: int | None) -> None:
+    """Close a vector store (a Chroma client: Chroma stops the path's shared system with its
+    last client) and drop the hold on its build folder."""
     try:
-        if client is not None:
-            client.close()
+        if store is not None:
+            store.close()
     except Exception:
         pass
     finally:
         if fd is not None:
             with contextlib.suppress(OSError):
                 os.close(fd)
+
+
+def _close_chroma(client: Any, copy: Path | None = None) -> None:
+    """Close a Chroma client and remove the temporary copy it was opened from."""
+    try:
+        if client is not None:
+            client.close()
+    except Exception:
+        pass
+    finally:
         if copy is not None:
             shutil.rmtree(copy, ignore_errors=True)
 
@@ -199,44 +148,27 @@ def _readable_chroma(chroma: Path) -> tuple[Path, Path | None]:
     return copy / "chroma", copy
 
 
-class Index:
-    """A loaded, read-only build: Chroma collections plus the records and unit vectors.
+def _chroma_result(ids: list[str], distances: list[float]) -> dict:
+    return {"ids": [ids], "distances": [distances]}
 
-    :meth:`close` releases the Chroma client and the hold on the build folder; an Index that
-    is dropped without it is released when it is garbage-collected."""
 
-    def __init__(self, index_dir: Path, build_id: str, manifest: dict, client: Any, chunks: list[Chunk], units: list[Unit], unit_vecs: np.ndarray, docs: dict[str, dict], hold: int | None = None, copy: Path | None = None):
-        self._finalizer = weakref.finalize(self, _release, client, hold, copy)
-        self.dir = index_dir
-        self.build_id = build_id
-        self.manifest = manifest
+class ChromaStore:
+    """Dense search in the build's Chroma collections: the index of record."""
+
+    name = "chroma"
+
+    def __init__(self, client: Any, unit_vecs: np.ndarray, copy: Path | None = None):
         self.client = client
         self.collection = client.get_collection("chunks")
-        self.chunks = chunks
-        self.chunk_by_id = {c.id: c for c in chunks}
-        self.units = units
         self.unit_vecs = unit_vecs
-        self.units_by_chunk: dict[str, list[int]] = {}
-        for i, u in enumerate(units):
-            self.units_by_chunk.setdefault(u.chunk_id, []).append(i)
-        self.docs = docs  # doc id -> {title, url, provider, vendor, product, path}
-        self.providers: dict[str, Provider] = {
-            pid: Provider(pid, p["vendor"], p["product"], tuple(p.get("aliases", ()))) for pid, p in manifest["providers"].items()
-        }
+        self._copy = copy
 
     @classmethod
-    def open(cls, index_dir: Path) -> "Index":
-        index_dir = Path(index_dir)
-        bid = _read_current(index_dir)
-        if not bid:
-            raise IndexMissingError(f"no index in {index_dir}", hint="run `triage index` to build it")
-        build = index_dir / "builds" / bid
-        client = hold = copy = None
+    def open(cls, build: Path, chunks: list[Chunk], units: list[Unit], dim: int) -> "ChromaStore":
+        """Open the collections and check they hold what the records say; any failure raises."""
+        chroma, copy = _readable_chroma(build / "chroma")
+        client = None
         try:
-            hold = _hold_build(build)
-            manifest = json.loads((build / "manifest.json").read_text())
-            chunks, units, docs = _read_records(build / "records.jsonl")
-            chroma, copy = _readable_chroma(build / "chroma")
             with _open_lock:
                 client = _chroma_client(chroma)
                 coll = client.get_collection("chunks")
@@ -246,19 +178,111 @@ class Index:
             got = ucoll.get(include=["embeddings"], limit=max(1, len(units)))
             pos = {uid: i for i, uid in enumerate(got["ids"])}
             vecs = np.asarray(got["embeddings"], dtype=np.float32)
-            unit_vecs = vecs[[pos[u.id] for u in units]] if units else np.zeros((0, manifest["dim"]), np.float32)
+            unit_vecs = vecs[[pos[u.id] for u in units]] if units else np.zeros((0, dim), np.float32)
+            return cls(client, unit_vecs, copy)
+        except BaseException:
+            _close_chroma(client, copy)
+            raise
+
+    def query(self, vec: np.ndarray, providers: list[str], n: int) -> dict:
+        where = {"provider": providers[0]} if len(providers) == 1 else {"provider": {"$in": providers}}
+        return self.collection.query(query_embeddings=[vec.tolist()], n_results=max(1, n), where=where, include=["distances"])
+
+    def close(self) -> None:
+        _close_chroma(self.client, self._copy)
+
+
+class ExactStore:
+    """Exact cosine search over ``vectors.npz`` (the vectors Chroma holds, in record order):
+    no chromadb import, no client, so a one-shot process starts about 1.1 s sooner. Search is
+    a matrix product, exact where Chroma's HNSW is approximate; for the few thousand chunks of
+    a support-policy corpus it takes well under a millisecond."""
+
+    name = "exact"
+
+    def __init__(self, chunk_ids: list[str], chunk_vecs: np.ndarray, providers: np.ndarray, unit_vecs: np.ndarray):
+        self.chunk_ids = chunk_ids
+        norms = np.linalg.norm(chunk_vecs, axis=1, keepdims=True)
+        self.chunk_vecs = chunk_vecs / np.where(norms == 0, 1.0, norms)
+        self.providers = providers
+        self.unit_vecs = unit_vecs
+
+    @classmethod
+    def open(cls, build: Path, chunks: list[Chunk], units: list[Unit], dim: int) -> "ExactStore":
+        """Load the vectors and check they are those of the records (ids, order, width)."""
+        with np.load(build / VECTORS_FILE, allow_pickle=False) as z:
+            cids, cvecs, uids, uvecs = list(z["chunk_ids"]), z["chunk_vecs"], list(z["unit_ids"]), z["unit_vecs"]
+        if cids != [c.id for c in chunks] or uids != [u.id for u in units]:
+            raise ValueError(f"{VECTORS_FILE} holds {len(cids)}/{len(uids)} items that are not the records' {len(chunks)}/{len(units)}")
+        if cvecs.shape != (len(chunks), dim) or uvecs.shape != (len(units), dim):
+            raise ValueError(f"{VECTORS_FILE} holds vectors of shape {cvecs.shape}/{uvecs.shape}, not {dim} wide")
+        return cls([str(c) for c in cids], cvecs.astype(np.float32), np.array([c.provider for c in chunks]), uvecs.astype(np.float32))
+
+    def query(self, vec: np.ndarray, providers: list[str], n: int) -> dict:
+        """Chroma's answer shape: ids and cosine distances, nearest first."""
+        idx = np.flatnonzero(np.isin(self.providers, providers))
+        q = np.asarray(vec, dtype=np.float32)
+        sims = self.chunk_vecs[idx] @ (q / (np.linalg.norm(q) or 1.0))
+        order = np.argsort(-sims, kind="stable")[: max(1, n)]
+        return _chroma_result([self.chunk_ids[i] for i in idx[order]], [float(1.0 - sims[k]) for k in order])
+
+    def close(self) -> None:
+        pass
+
+
+_STORE_CLASSES = {"chroma": ChromaStore, "exact": ExactStore}
+
+
+class Index:
+    """A loaded, read-only build: its records, unit vectors and a vector store to search.
+
+    :meth:`close` releases the store (a Chroma client) and the hold on the build folder; an
+    Index that is dropped without it is released when it is garbage-collected."""
+
+    def __init__(self, index_dir: Path, build_id: str, manifest: dict, store: Any, chunks: list[Chunk], units: list[Unit], docs: dict[str, dict], hold: int | None = None):
+        self._finalizer = weakref.finalize(self, _release, store, hold)
+        self.dir = index_dir
+        self.build_id = build_id
+        self.manifest = manifest
+        self.store = store
+        self.chunks = chunks
+        self.chunk_by_id = {c.id: c for c in chunks}
+        self.units = units
+        self.unit_vecs = store.unit_vecs
+        self.units_by_chunk: dict[str, list[int]] = {}
+        for i, u in enumerate(units):
+            self.units_by_chunk.setdefault(u.chunk_id, []).append(i)
+        self.docs = docs  # doc id -> {title, url, provider, vendor, product, path}
+        self.providers: dict[str, Provider] = {
+            pid: Provider(pid, p["vendor"], p["product"], tuple(p.get("aliases", ()))) for pid, p in manifest["providers"].items()
+        }
+
+    @classmethod
+    def open(cls, index_dir: Path, store: str = "chroma") -> "Index":
+        """Open the current build, searching through ``store`` ("chroma" or "exact")."""
+        index_dir = Path(index_dir)
+        bid = _read_current(index_dir)
+        if not bid:
+            raise IndexMissingError(f"no index in {index_dir}", hint="run `triage index` to build it")
+        build = index_dir / "builds" / bid
+        opened = hold = None
+        try:
+            hold = _hold_build(build)
+            manifest = json.loads((build / "manifest.json").read_text())
+            chunks, units, docs = _read_records(build / "records.jsonl")
+            opened = _STORE_CLASSES[store].open(build, chunks, units, manifest["dim"])
         except Exception as e:  # any unreadable piece means the build cannot be trusted
-            _release(client, hold, copy)
+            _release(opened, hold)
             if isinstance(e, IndexCorruptError):
                 raise
             raise IndexCorruptError(
                 f"index build {bid} in {index_dir} is unreadable ({type(e).__name__}: {e})",
                 hint="run `triage index` to rebuild it",
             ) from None
-        return cls(index_dir, bid, manifest, client, chunks, units, unit_vecs, docs, hold, copy)
+        return cls(index_dir, bid, manifest, opened, chunks, units, docs, hold)
 
     def close(self) -> None:
-        """Release the Chroma client and the build folder (idempotent). Queries after it fail."""
+        """Release the store and the build folder (idempotent). Queries after it fail."""
         self._finalizer()
 
     @property
@@ -266,57 +290,8 @@ class Index:
         return not self._finalizer.alive
 
     def query(self, vec: np.ndarray, providers: list[str], n: int) -> dict:
-        """Raw dense query: Chroma's answer for one query vector within ``providers``."""
-        where = {"provider": providers[0]} if len(providers) == 1 else {"provider": {"$in": providers}}
-        return self.collection.query(
-            query_embeddings=[vec.tolist()], n_results=max(1, n), where=where, include=["distances"]
-        )
-
-
-def info_of(manifest: dict, chunk_counts: dict[str, int]) -> dict:
-    """What `triage providers` and ``GET /v1/providers`` show of a build: its id and time,
-    model, chunk count, and per provider its documents with their chunk counts."""
-    return {
-        "build_id": manifest["build_id"],
-        "built_at": manifest["built_at"],
-        "model_id": manifest["model_id"],
-        "chunks": manifest["chunks"],
-        "providers": [
-            {
-                "id": pid,
-                "vendor": p["vendor"],
-                "product": p["product"],
-                "documents": [
-                    {"id": d["id"], "title": d["title"], "url": d["url"], "chunks": chunk_counts.get(d["id"], 0)}
-                    for d in manifest["documents"] if d["provider"] == pid
-                ],
-            }
-            for pid, p in sorted(manifest["providers"].items())
-        ],
-    }
-
-
-def describe(index_dir: Path) -> dict:
-    """:func:`info_of` the current build from its manifest and records alone: no model, no
-    Chroma, so listing providers takes milliseconds."""
-    index_dir = Path(index_dir)
-    bid = _read_current(index_dir)
-    if not bid:
-        raise IndexMissingError(f"no index in {index_dir}", hint="run `triage index` to build it")
-    build = index_dir / "builds" / bid
-    try:
-        manifest = json.loads((build / "manifest.json").read_text())
-        counts: dict[str, int] = {}
-        with (build / "records.jsonl").open(encoding="utf-8") as f:
-            for line in f:
-                r = json.loads(line)
-                if r["type"] == "chunk":
-                    counts[r["doc_id"]] = counts.get(r["doc_id"], 0) + 1
-        return info_of(manifest, counts)
-    except (OSError, ValueError, KeyError) as e:
-        raise IndexCorruptError(
-            f"index build {bid} in {index_dir} is unreadable ({type(e).__name__}: {e})", hint="run `triage index` to rebuild it"
-        ) from None
+        """Raw dense query: the store's answer for one query vector within ``providers``."""
+        return self.store.query(vec, providers, n)
 
 
 def _span_from(d: dict) -> Span:
@@ -417,7 +392,7 @@ def _old_vectors(index_dir: Path, model_id: str) -> dict[str, list[float]]:
     except Exception:
         return {}  # an unreadable old build is simply not reused
     finally:
-        _release(client, None)
+        _close_chroma(client)
     return out
 
 
@@ -534,22 +509,37 @@ def _write_build(index_dir: Path, embedder: Embedder, docs: list[Document], file
         if on_progress:
             on_progress("writing", 1, 1)
         _write_records(build / "records.jsonl", docs, chunks, units)
+        _write_vectors(build / VECTORS_FILE, chunks, units, vec)
         manifest = _manifest(bid, embedder, files, docs, chunks, units)
-        _release(client, None)
+        _close_chroma(client)
         client = None
         _publish(index_dir, build, bid, manifest)
     except BaseException as e:
-        _release(client, None)
+        _close_chroma(client)
+        full = _disk_full(index_dir, e)
         if _read_current_or_none(index_dir) != bid:
             shutil.rmtree(build, ignore_errors=True)
             (index_dir / f"CURRENT.{bid}.tmp").unlink(missing_ok=True)
         if isinstance(e, BotError) or not isinstance(e, Exception):  # Ctrl-C, SystemExit: as they are
             raise
         raise IndexWriteError(
-            f"could not write the new build of {index_dir} ({type(e).__name__}: {e})",
+            f"could not write the new build of {index_dir} ({full or f'{type(e).__name__}: {e}'})",
             hint="the previous build is still in use; free disk space or fix the folder's permissions, then run `triage index` again",
         ) from e
     return bid
+
+
+def _disk_full(index_dir: Path, e: BaseException) -> str | None:
+    """"the disk is full …" when that is why a build failed: SQLite says so itself, but Chroma's
+    compaction or numpy report it in their own words, so free space is checked too (before the
+    half build is removed and frees it)."""
+    try:
+        free = shutil.disk_usage(index_dir).free
+    except OSError:
+        free = None
+    if "disk is full" in str(e) or getattr(e, "errno", None) == 28 or (free is not None and free < 1 << 20):
+        return f"the disk is full: {free // 1024 if free is not None else '?'} KB free; {type(e).__name__}: {e}"
+    return None
 
 
 def _fill_collections(client: Any, chunks: list[Chunk], units: list[Unit], vec: _Vectors, step: int = 2000) -> None:
@@ -575,6 +565,18 @@ def _fill_collections(client: Any, chunks: list[Chunk], units: list[Unit], vec: 
             embeddings=[vec.by_key[k] for k in keys],
             metadatas=[{"provider": u.provider, "chunk_id": u.chunk_id, "ekey": k} for u, k in zip(part, keys)],
         )
+
+
+def _write_vectors(path: Path, chunks: list[Chunk], units: list[Unit], vec: _Vectors) -> None:
+    """The collections' vectors in record order, for :class:`ExactStore`."""
+    with path.open("wb") as f:
+        np.savez(
+            f,
+            chunk_ids=np.array([c.id for c in chunks]), chunk_vecs=np.asarray([vec.by_key[k] for k in vec.ckeys], dtype=np.float32),
+            unit_ids=np.array([u.id for u in units]), unit_vecs=np.asarray([vec.by_key[k] for k in vec.ukeys], dtype=np.float32).reshape(len(units), -1),
+        )
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def _manifest(bid: str, embedder: Embedder, files: dict[str, str], docs: list[Document], chunks: list[Chunk], units: list[Unit]) -> dict:

@@ -77,7 +77,7 @@ class UnitTable:
         chunk_pos = {c.id: i for i, c in enumerate(keyword.chunks)}
         self.unit_chunk = np.asarray([chunk_pos[u.chunk_id] for u in self.units], dtype=np.int64)
         self.static = np.stack([_static_row(judge, u) for u in self.units]) if self.units else np.zeros((0, 16), np.float32)
-        self.toks = [frozenset(tokens(u.text)) for u in self.units]
+        self.toks = keyword.unit_tokens  # frozenset(tokens(u.text)) per unit, computed once by the keyword index
         self.ctx = [judge.context_tokens(u) | t for u, t in zip(self.units, self.toks)]
 
 

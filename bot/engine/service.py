@@ -17,9 +17,10 @@ import numpy as np
 
 from .answer import Links, compose
 from .config import EngineSettings
-from .embed import Embedder, get_embedder, model_id_for
+from .embed import Embedder, get_embedder
 from .errors import IndexCorruptError, IndexMissingError, IndexStaleError, IndexWriteError, InputError, TooLargeError
-from .index import Index, build_index, describe, info_of, read_manifest, staleness
+from .index import Index, build_index, info_of, read_manifest, staleness
+from .manifest import catalog
 from .params import JudgeParams
 from .providers import ProviderNames
 from . import reader as rd
@@ -163,7 +164,8 @@ class Bot:
             logging.getLogger("bot.reader").info("the trained reader was made with %s; this process embeds with %s: rules engine alone",
                                                  model.meta["model_id"], embedder.model_id)
             model = None
-        return cls(settings, embedder, Index.open(settings.index_dir), params=params, reader=model)
+        store = "chroma" if settings.vector_store == "auto" else settings.vector_store
+        return cls(settings, embedder, Index.open(settings.index_dir, store), params=params, reader=model)
 
     # -- input checks -------------------------------------------------------------------
 
@@ -295,13 +297,9 @@ class Bot:
 
     @staticmethod
     def describe(settings: EngineSettings | None = None, *, notify: Notify = _stderr, on_progress=None) -> dict:
-        """:meth:`info` without opening a Bot: read from the index folder, loading no model
-        unless the index must be built or refreshed first (as :meth:`open` would)."""
-        settings = settings or EngineSettings()
-        manifest = read_manifest(settings.index_dir)
-        if manifest is None or staleness(manifest, settings.corpus_dir, model_id_for(settings.embedder)):
-            ensure_index(settings, get_embedder(settings.embedder, settings.onnx_dir, notify), notify, on_progress)
-        return describe(settings.index_dir)
+        """:meth:`info` without opening a Bot (:func:`bot.engine.manifest.catalog`): read from
+        the index folder, loading no model unless the index must be built or refreshed first."""
+        return catalog(settings or EngineSettings(), notify=notify, on_progress=on_progress)
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -310,7 +308,7 @@ class Bot:
         (already loaded) embedder: what a running service swaps in after `triage index`
         (see :class:`bot.reload.BotHolder`). Never builds; the corpus is not consulted. A
         build made with another model is refused (IndexStaleError), not served."""
-        index = Index.open(self.index.dir)
+        index = Index.open(self.index.dir, self.index.store.name)
         built_with = index.manifest.get("model_id")
         if built_with != self.embedder.model_id:
             index.close()

@@ -345,6 +345,18 @@ def test_ask_with_the_real_model_never_imports_torch(real_env):
     assert "onnxruntime" in mods and not mods & {"torch", "sentence_transformers", "transformers"}, mods
 
 
+def test_one_shot_ask_searches_the_builds_vectors_without_chroma_and_answers_as_chroma_does(cli):
+    """`triage ask` opens no Chroma client (BOT_VECTOR_STORE auto → exact: ~1.1 s less to
+    start); asked to use Chroma, it gives the same answer."""
+    env = {**cli["env"], "PYTHONPATH": str(TRIAGE.parents[2])}
+    mods = _imported(["ask", "Is Istio supported?", "--json"], env, cli["root"])
+    assert "chromadb" not in mods and "numpy" in mods, mods
+    q = ["ask", "can we ssh into the worker nodes?", "--json"]
+    exact = json.loads(run_triage(q, env, cwd=cli["root"]).stdout)
+    chroma = json.loads(run_triage(q, {**env, "BOT_VECTOR_STORE": "chroma"}, cwd=cli["root"]).stdout)
+    assert exact == chroma
+
+
 # ------------------------------------------------------------------------------ folders that cannot be written
 
 

@@ -11,6 +11,7 @@ import os
 import shutil
 import time
 
+import numpy as np
 import pytest
 
 from bot.engine.embed import HashEmbedder
@@ -57,7 +58,7 @@ def test_first_build_writes_a_complete_build_and_makes_it_current(hash_index):
     assert r.changed_files == [AKS_DOC, OKE_DOC]
     assert hash_index.embedder.texts_embedded == r.embedded  # each distinct text embedded once
     build = idx / "builds" / r.build_id
-    assert {p.name for p in build.iterdir()} == {"chroma", "manifest.json", "records.jsonl"}
+    assert {p.name for p in build.iterdir()} == {"chroma", "manifest.json", "records.jsonl", "vectors.npz"}
     m = read_manifest(idx)
     assert m["build_id"] == r.build_id and m["model_id"] == hash_index.embedder.model_id
     assert set(m["files"]) == {AKS_DOC, OKE_DOC}
@@ -310,3 +311,52 @@ def test_chunk_ids_are_content_hashes_so_an_edit_keeps_other_ids(corpus_dir):
     after = ids()
     assert after["oke"] == before["oke"]
     assert before["aks"] <= after["aks"] and len(after["aks"] - before["aks"]) == 1
+
+
+# ------------------------------------------------------------------------------ the exact store
+
+
+def _tie_groups(res: dict) -> list[set[str]]:
+    """The ids grouped by equal distance, nearest first, the last (maybe cut) group left out."""
+    groups: dict[float, set[str]] = {}
+    for cid, d in zip(res["ids"][0], res["distances"][0]):
+        groups.setdefault(round(d, 5), set()).add(str(cid))
+    return [groups[d] for d in sorted(groups)][:-1]
+
+
+def test_the_exact_store_ranks_as_chroma_does(hash_index):
+    """Same vectors, same ranking: Chroma's HNSW is exact at this size, ExactStore by design."""
+    chroma, exact = Index.open(hash_index.index_dir, "chroma"), Index.open(hash_index.index_dir, "exact")
+    try:
+        assert np.allclose(chroma.unit_vecs, exact.unit_vecs, atol=1e-6)  # Chroma keeps them normalised: 1 ulp apart
+        providers = sorted(chroma.providers)
+        for q in ("Is Istio supported?", "ssh into worker nodes", "node pool upgrade failed", "price of a cluster"):
+            v = hash_index.embedder.embed([q])[0]
+            for scope in ([providers[0]], providers):
+                a, b = chroma.query(v, scope, 20), exact.query(v, scope, 20)
+                assert np.allclose(a["distances"][0], b["distances"][0], atol=1e-5)
+                assert _tie_groups(a) == _tie_groups(b), (q, scope)  # the hash embedder ties often; ties may come in any order
+    finally:
+        chroma.close()
+        exact.close()
+
+
+def _cut_vectors(build):
+    p = build / "vectors.npz"
+    p.write_bytes(p.read_bytes()[:1000])
+
+
+def _other_vectors(build):
+    with np.load(build / "vectors.npz") as z:
+        d = dict(z)
+    d["chunk_ids"] = d["chunk_ids"][::-1]
+    np.savez(build / "vectors.npz", **d)
+
+
+@pytest.mark.parametrize("harm", [lambda b: (b / "vectors.npz").unlink(), _cut_vectors, _other_vectors], ids=["deleted", "cut", "not the records"])
+def test_a_damaged_vectors_file_is_a_clear_error_for_the_exact_store(hash_index, harm):
+    idx = hash_index.index_dir
+    harm(idx / "builds" / _current(idx))
+    with pytest.raises(IndexCorruptError) as ei:
+        Index.open(idx, "exact")
+    assert "unreadable" in ei.value.message and ei.value.hint == "run `triage index` to rebuild it"
