@@ -96,7 +96,8 @@ def _short(q: str, n: int = 90) -> str:
 
 
 def top_citation(findings: Sequence[Finding]) -> str:
-    """The strongest deciding passage: quote, document › section, URL (none for unknown)."""
+    """The strongest deciding passage: quote, document › section, and the section's link when
+    the document declares anchors, else the page's URL (none for unknown)."""
     decided = [f for f in findings if f.verdict != "unknown" and f.citations]
     if not decided:
         return ""
@@ -104,7 +105,7 @@ def top_citation(findings: Sequence[Finding]) -> str:
     c = f.citations[0]
     where = f"{c.title} › {c.section}" if c.section else c.title
     prefix = f"[{f.provider}] " if len(findings) > 1 else ""
-    return f"{prefix}“{' '.join(c.quote.split())}” — {where} — {c.url}"
+    return f"{prefix}“{' '.join(c.quote.split())}” — {where} — {c.link or c.url}"
 
 
 @dataclass

@@ -86,6 +86,7 @@ def test_csv_round_trip_keeps_input_columns_and_adds_the_verdict_fields(hash_bot
     assert by["T-1"]["route"] == "customer-responsibility" and by["T-1"]["error"] == ""
     assert "“" in by["T-1"]["top_citation"] and "https://" in by["T-1"]["top_citation"]
     assert by["T-2"]["verdict_aks"] == "best-effort" and by["T-2"]["verdict_oke"] == "" and by["T-2"]["route"] == "vendor-best-effort"
+    assert "/support-policies#" in by["T-2"]["top_citation"]  # AKS declares its anchors: the section's link, not the page
     assert by["T-5"]["verdict_oke"] and by["T-5"]["verdict_aks"] == ""  # "Oracle Cloud" names oke
     assert by["T-3"]["error"] == "line 9: empty text (columns subject, body)" and by["T-3"]["route"] == "human-review"
     assert "unknown provider 'gke'" in by["T-4"]["error"] and by["T-4"]["verdict"] == ""
