@@ -380,6 +380,8 @@ def test_an_intact_index_on_a_read_only_folder_answers(cli, tmp_path):
         r = run_triage(["ask", "Is Istio supported?", "--json"], env, cwd=tmp_path)
         assert r.returncode == 0, r.stderr
         assert json.loads(r.stdout)["verdict"] == "not-covered" and "unreadable" not in r.stderr
+        r = run_triage(["ask", "Is Istio supported?", "--json"], {**env, "BOT_VECTOR_STORE": "chroma"}, cwd=tmp_path)
+        assert r.returncode == 0 and json.loads(r.stdout)["verdict"] == "not-covered", r.stderr  # Chroma, as the server opens it
         assert run_triage(["providers", "--json"], env, cwd=tmp_path).returncode == 0
         # a stale one cannot be refreshed there: one line saying both
         corpus = copy_corpus(tmp_path / "c")
