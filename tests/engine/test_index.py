@@ -360,3 +360,19 @@ def test_a_damaged_vectors_file_is_a_clear_error_for_the_exact_store(hash_index,
     with pytest.raises(IndexCorruptError) as ei:
         Index.open(idx, "exact")
     assert "unreadable" in ei.value.message and ei.value.hint == "run `triage index` to rebuild it"
+
+
+@pytest.mark.slow
+def test_with_the_real_model_both_stores_give_the_same_answers(real_env, real_bot):
+    """What a one-shot `triage ask` answers (exact store) is what the server answers (Chroma),
+    verdict, confidence and citations, over the dev questions."""
+    from conftest import REPO
+
+    exact = Bot(real_bot.settings, real_bot.embedder, Index.open(real_env.index_dir, "exact"), reader=real_bot.reader)
+    try:
+        questions = [json.loads(line)["question"] for line in (REPO / "evals" / "dev.jsonl").read_text().splitlines() if line.strip()]
+        assert len(questions) >= 50
+        for q in questions:
+            assert exact.answer(q).to_dict() == real_bot.answer(q).to_dict(), q
+    finally:
+        exact.close()
