@@ -132,7 +132,7 @@ def fit(data: list[dict], a) -> tuple:
         loss.backward()
         torch.nn.utils.clip_grad_norm_([*body, *head], 1.0)
         opt.step(), sched.step(), opt.zero_grad()
-    return model.eval(), float(null), tok
+    return model.eval(), float(null.detach()), tok
 
 
 def logits_of(model, tok, data: list[dict], a, k: int = 8) -> list[np.ndarray]:
@@ -158,7 +158,7 @@ def _figures(rows):
             sum(g == "unknown" for _, g in rows) / len(rows))
 
 
-def report(va: list[dict], lg: list[np.ndarray], null: float) -> None:
+def report(va: list[dict], lg: list[np.ndarray]) -> None:
     dec = [i for i, d in enumerate(va) if d["expected"] != "unknown"]
     for n in (1, 3):
         ce = np.mean([any(g in list(np.argsort(-lg[i][:, 0], kind="stable"))[:n] for g in va[i]["gold"]) for i in dec])
@@ -200,9 +200,9 @@ def main() -> int:
             f.write_bytes(pickle.dumps(collect(split)))
         data[split] = pickle.loads(f.read_bytes())[: a.limit]
     t0 = time.perf_counter()
-    model, null, tok = fit(data["train"], a)
+    model, _, tok = fit(data["train"], a)
     print(f"fitted on {len(data['train'])} pairs in {time.perf_counter() - t0:.0f}s")
-    report(data["validation"], logits_of(model, tok, data["validation"], a), null)
+    report(data["validation"], logits_of(model, tok, data["validation"], a))
     return 0
 
 
