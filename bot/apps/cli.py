@@ -82,12 +82,22 @@ JsonOpt = typer.Option(False, "--json", help="Print machine-readable JSON instea
 
 
 def _settings(index: Optional[Path], corpus: Optional[Path], **extra) -> Settings:
+    """Settings from flags and ``BOT_*``; a bad value is one line per setting and exit 2,
+    naming its variable but never echoing the value (it may be a key)."""
+    from pydantic import ValidationError
+
     kw = {k: v for k, v in extra.items() if v is not None}
     if index is not None:
         kw["index_dir"] = index
     if corpus is not None:
         kw["corpus_dir"] = corpus
-    return Settings(**kw)
+    try:
+        return Settings(**kw)
+    except ValidationError as e:
+        for er in e.errors():
+            field = ".".join(str(x) for x in er["loc"]) or "settings"
+            print(f"error: {field} (BOT_{field.upper()}): {' '.join(er['msg'].split())}", file=sys.stderr)
+        raise typer.Exit(2)
 
 
 def _fail(e: BotError, as_json: bool) -> None:
@@ -473,18 +483,9 @@ def serve(
 
 
 def _serve_settings(index: Optional[Path], corpus: Optional[Path], **over):
-    """The server's settings, or exit 2 with one line per bad setting (never its value: it
-    may be a key), when keys are missing for a non-loopback address, or when no host name can
-    be derived (0.0.0.0 without BOT_ALLOWED_HOSTS)."""
-    from pydantic import ValidationError
-
-    try:
-        settings = _settings(index, corpus, **over)
-    except ValidationError as e:
-        for er in e.errors():
-            where = ".".join(str(x) for x in er["loc"]) or "settings"
-            print(f"error: {where}: {er['msg']}", file=sys.stderr)
-        raise typer.Exit(2)
+    """The server's settings (:func:`_settings`), or exit 2 when keys are missing for a
+    non-loopback address, or when no host name can be derived (0.0.0.0 without BOT_ALLOWED_HOSTS)."""
+    settings = _settings(index, corpus, **over)
     if not settings.auth_enabled and not is_loopback(settings.host):
         print(
             f"error: refusing to listen on {settings.host} without API keys: anyone who can reach it could use the API. "

@@ -53,7 +53,6 @@ from .manifest import FORMAT, _read_current, corpus_state, describe, info_of, re
 from .types import Chunk, Document, Provider, Span, Unit
 
 VECTORS_FILE = "vectors.npz"
-STORES = ("chroma", "exact")
 _open_lock = threading.Lock()
 
 
@@ -148,10 +147,6 @@ def _readable_chroma(chroma: Path) -> tuple[Path, Path | None]:
     return copy / "chroma", copy
 
 
-def _chroma_result(ids: list[str], distances: list[float]) -> dict:
-    return {"ids": [ids], "distances": [distances]}
-
-
 class ChromaStore:
     """Dense search in the build's Chroma collections: the index of record."""
 
@@ -224,13 +219,13 @@ class ExactStore:
         q = np.asarray(vec, dtype=np.float32)
         sims = self.chunk_vecs[idx] @ (q / (np.linalg.norm(q) or 1.0))
         order = np.argsort(-sims, kind="stable")[: max(1, n)]
-        return _chroma_result([self.chunk_ids[i] for i in idx[order]], [float(1.0 - sims[k]) for k in order])
+        return {"ids": [[self.chunk_ids[i] for i in idx[order]]], "distances": [[float(1.0 - sims[k]) for k in order]]}
 
     def close(self) -> None:
         pass
 
 
-_STORE_CLASSES = {"chroma": ChromaStore, "exact": ExactStore}
+STORES = {"chroma": ChromaStore, "exact": ExactStore}  # BOT_VECTOR_STORE's values
 
 
 class Index:
@@ -270,7 +265,7 @@ class Index:
             hold = _hold_build(build)
             manifest = json.loads((build / "manifest.json").read_text())
             chunks, units, docs = _read_records(build / "records.jsonl")
-            opened = _STORE_CLASSES[store].open(build, chunks, units, manifest["dim"])
+            opened = STORES[store].open(build, chunks, units, manifest["dim"])
         except Exception as e:  # any unreadable piece means the build cannot be trusted
             _release(opened, hold)
             if isinstance(e, IndexCorruptError):

@@ -345,6 +345,15 @@ def test_ask_with_the_real_model_never_imports_torch(real_env):
     assert "onnxruntime" in mods and not mods & {"torch", "sentence_transformers", "transformers"}, mods
 
 
+@pytest.mark.parametrize("var, value, says", [("BOT_VECTOR_STORE", "faiss", "'auto', 'chroma' or 'exact'"), ("BOT_TOP_K", "many", "valid integer")])
+def test_a_bad_setting_is_one_line_naming_its_variable(cli, var, value, says):
+    for args in (["ask", "Is Istio supported?"], ["providers"]):
+        r = run_triage(args, {**cli["env"], var: value}, cwd=cli["root"])
+        assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+        [line] = r.stderr.strip().splitlines()
+        assert line.startswith(f"error: ") and f"({var})" in line and says in line and value not in line
+
+
 def test_one_shot_ask_searches_the_builds_vectors_without_chroma_and_answers_as_chroma_does(cli):
     """`triage ask` opens no Chroma client (BOT_VECTOR_STORE auto → exact: ~1.1 s less to
     start); asked to use Chroma, it gives the same answer."""

@@ -126,3 +126,11 @@ def test_a_cache_folder_that_cannot_be_written_falls_back_to_sentence_transforme
         e = get_embedder("minilm", tmp_path / "file" / "cache", notify=lambda m: None)
     assert isinstance(e, SentenceTransformerEmbedder) and e.model_id == MINILM_ID
     assert "could not export the embedding model" in caplog.text
+
+
+def test_the_model_id_a_staleness_check_expects_is_the_one_the_embedder_has():
+    from bot.engine.manifest import model_id_for
+
+    assert model_id_for("hash") == HashEmbedder().model_id and model_id_for("minilm") == MINILM_ID
+    with pytest.raises(InputError):
+        model_id_for("word2vec")
