@@ -249,6 +249,7 @@ def train(
     epochs: int = typer.Option(10, "--epochs", min=1, help="Passes over the training pairs."),
     seed: int = typer.Option(0, "--seed", help="Seed of numpy, torch and the sample order."),
     members: int = typer.Option(5, "--members", min=1, help="Networks in the ensemble (seeds seed … seed+members-1)."),
+    workers: int = typer.Option(0, "--workers", min=0, help="Processes fitting networks at once (0: one per CPU core); the model is the same."),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Read only this many tickets per split (a quick check)."),
     no_rules: bool = typer.Option(False, "--no-rule-features", help="Train the reader without the rules engine's reading (ablation)."),
     as_json: bool = JsonOpt,
@@ -259,7 +260,7 @@ def train(
 
     try:
         settings = _settings(None, corpus)
-        params = TrainParams(epochs=epochs, seed=seed, members=members, limit=limit, rule_features=not no_rules)
+        params = TrainParams(epochs=epochs, seed=seed, members=members, workers=workers, limit=limit, rule_features=not no_rules)
         notify = (lambda m: None) if as_json else (lambda m: err.print(m, soft_wrap=True))
         rep = run_training(settings, data, out_dir or settings.reader_dir, params, notify=notify)
     except BotError as e:

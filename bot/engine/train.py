@@ -37,6 +37,7 @@ class TrainParams:
 
     seed: int = 0  # one seed for numpy, torch and the sample order: the same data gives the same model
     members: int = 5  # networks trained with seeds seed, seed+1, …; the reader averages their probabilities
+    workers: int = 0  # processes fitting members at once (0: one per CPU core); each member's weights are the same either way
     epochs: int = 10  # passes over the training pairs
     hidden: int = 64  # width of the unit layer
     match_rank: int = 32  # rank of the learned match between ticket and unit embeddings
@@ -159,11 +160,36 @@ def fit(pairs: list[Pair], params: TrainParams) -> ReaderModel:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny matrices: one thread is faster, and the sums' order never depends on the machine
     try:
-        nets = [fit_one(pairs, replace(params, seed=params.seed + i)) for i in range(params.members)]
+        nets = _fit_members(pairs, [replace(params, seed=params.seed + i) for i in range(params.members)], params.workers)
     finally:
         torch.set_num_threads(threads)
     meta = {"rule_features": params.rule_features, "unit_features": list(UNIT_FEATURES), "query_features": list(QUERY_FEATURES)}
     return ReaderModel(nets[0], 0.5, meta, tuple(nets[1:]))
+
+
+_SHARED: list[Pair] = []  # the pairs a forked worker reads (inherited, never pickled: they are hundreds of MB)
+
+
+def _fit_members(pairs: list[Pair], each: list[TrainParams], workers: int) -> list[dict[str, np.ndarray]]:
+    """One network per entry of ``each``, several at once in forked processes when the machine
+    has the cores: every member is seeded and single-threaded, so its weights do not depend on
+    where it ran — only the wall time does (the members are most of ``triage train``)."""
+    import multiprocessing
+    import os
+
+    n = min(len(each), workers or os.cpu_count() or 1)
+    if n <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+        return [fit_one(pairs, p) for p in each]
+    _SHARED[:] = pairs
+    try:
+        with multiprocessing.get_context("fork").Pool(n) as pool:
+            return pool.map(_fit_shared, each, chunksize=1)
+    finally:
+        _SHARED.clear()
+
+
+def _fit_shared(params: TrainParams) -> dict[str, np.ndarray]:
+    return fit_one(_SHARED, params)
 
 
 def fit_one(pairs: list[Pair], params: TrainParams) -> dict[str, np.ndarray]:

@@ -30,6 +30,19 @@ def tiny(tmp_path_factory):
     return settings, emb, pairs, params, fit(pairs["train"], params)
 
 
+def test_members_fitted_in_parallel_processes_equal_members_fitted_one_after_another(tiny):
+    """The speed-up must not change the model: every member is seeded and single-threaded."""
+    import numpy as np
+
+    from bot.engine.train import fit
+
+    _, _, pairs, params, parallel = tiny  # workers=0: one process per core
+    serial = fit(pairs["train"], replace(params, workers=1))
+    assert len(serial.members) == len(parallel.members) == 2
+    for a, b in zip(serial.members, parallel.members):
+        assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+
+
 def test_a_tiny_training_run_writes_a_model_that_loads_and_reads(tiny, tmp_path):
     from bot.engine.reader import ReaderModel, read
     from bot.engine.train import calibrate, score_pairs
