@@ -300,7 +300,8 @@ def test_thread_followup_resolves_against_the_threads_question(real_slack):
     assert ws.event(follow).status_code == 200
     second = ws.standin.wait(2)[1]["body"]
     assert second["thread_ts"] == "1700000000.000100"
-    assert findings_in(second["blocks"]) == {"Microsoft Azure Kubernetes Service (AKS)": ("⛔", "Not covered")}
+    [(vendor, (_, verdict))] = findings_in(second["blocks"]).items()  # the thread's question, for the follow-up's vendor only
+    assert vendor == "Microsoft Azure Kubernetes Service (AKS)" and verdict.startswith("Not covered")  # firm or "? — check": the model's confidence is not what this tests
     assert "answered as_ “Is Istio supported on AKS?”" in second["blocks"][0]["elements"][0]["text"]
     assert spy.asked[-1][2] == "slack:C0SUPPORT:1700000000.000100"
 
