@@ -32,8 +32,6 @@ def tiny(tmp_path_factory):
 
 def test_members_fitted_in_parallel_processes_equal_members_fitted_one_after_another(tiny):
     """The speed-up must not change the model: every member is seeded and single-threaded."""
-    import numpy as np
-
     from bot.engine.train import fit
 
     _, _, pairs, params, parallel = tiny  # workers=0: one process per core
