@@ -363,9 +363,21 @@ def test_a_damaged_vectors_file_is_a_clear_error_for_the_exact_store(hash_index,
 
 
 @pytest.mark.slow
+def _scores_apart(answer: dict) -> tuple[dict, list[float]]:
+    """The answer with its findings' confidences and citation scores taken out, and those numbers."""
+    scores = []
+    for f in answer.get("findings", []):
+        scores.append(f.pop("confidence"))
+        for c in f.get("citations", []):
+            scores.append(c.pop("score"))
+    return answer, scores
+
+
 def test_with_the_real_model_both_stores_give_the_same_answers(real_env, real_bot):
     """What a one-shot `triage ask` answers (exact store) is what the server answers (Chroma),
-    verdict, confidence and citations, over the dev questions."""
+    verdict, confidence and citations, over the dev questions. Chroma keeps its vectors
+    normalised again (a last-bit difference), so a score on a rounding boundary may print one
+    digit apart: scores are compared to 1e-3, everything else exactly."""
     from conftest import REPO
 
     exact = Bot(real_bot.settings, real_bot.embedder, Index.open(real_env.index_dir, "exact"), reader=real_bot.reader)
@@ -373,6 +385,7 @@ def test_with_the_real_model_both_stores_give_the_same_answers(real_env, real_bo
         questions = [json.loads(line)["question"] for line in (REPO / "evals" / "dev.jsonl").read_text().splitlines() if line.strip()]
         assert len(questions) >= 50
         for q in questions:
-            assert exact.answer(q).to_dict() == real_bot.answer(q).to_dict(), q
+            (a, sa), (b, sb) = _scores_apart(exact.answer(q).to_dict()), _scores_apart(real_bot.answer(q).to_dict())
+            assert a == b and len(sa) == len(sb) and all(abs(x - y) <= 1e-3 for x, y in zip(sa, sb)), q
     finally:
         exact.close()
