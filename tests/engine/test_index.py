@@ -362,7 +362,6 @@ def test_a_damaged_vectors_file_is_a_clear_error_for_the_exact_store(hash_index,
     assert "unreadable" in ei.value.message and ei.value.hint == "run `triage index` to rebuild it"
 
 
-@pytest.mark.slow
 def _scores_apart(answer: dict) -> tuple[dict, list[float]]:
     """The answer with its findings' confidences and citation scores taken out, and those numbers."""
     scores = []
@@ -373,6 +372,7 @@ def _scores_apart(answer: dict) -> tuple[dict, list[float]]:
     return answer, scores
 
 
+@pytest.mark.slow
 def test_with_the_real_model_both_stores_give_the_same_answers(real_env, real_bot):
     """What a one-shot `triage ask` answers (exact store) is what the server answers (Chroma),
     verdict, confidence and citations, over the dev questions. Chroma keeps its vectors
